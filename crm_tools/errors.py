@@ -1,0 +1,45 @@
+"""The one error type of the CRM, shaped like Twenty's REST error bodies (see CRM.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CRMError(Exception):
+    """A CRM-level failure: bad query, unknown record, invalid value, duplicate.
+
+    ``body()`` gives the response body of CRM.md: ``{"statusCode", "error", "messages", "code"}``,
+    where ``error`` is ``BadRequestException`` for 400 and ``NotFoundException`` for 404.
+    """
+
+    def __init__(self, message: str, *, status_code: int = 400, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+
+    @property
+    def error(self) -> str:
+        return "NotFoundException" if self.status_code == 404 else "BadRequestException"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "statusCode": self.status_code,
+            "error": self.error,
+            "messages": [self.message],
+            "code": self.code,
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> CRMError:
+        messages = body.get("messages") or [body.get("message") or "CRM error"]
+        return cls(
+            "; ".join(str(m) for m in messages),
+            status_code=int(body.get("statusCode", 400)),
+            code=str(body.get("code", "BAD_REQUEST")),
+        )
+
+
+class NotFoundError(CRMError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status_code=404, code="NOT_FOUND")
