@@ -1,0 +1,17 @@
+"""Notes: the fields of CreateNote."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from crm_tools.forms.fields import Crm, Reference
+
+ABOUT = Reference(("company", "person", "opportunity"))
+
+
+class NoteFields(BaseModel):
+    body: Annotated[str, Crm("body")] = Field(description="The note text")
+    title: Annotated[str | None, Crm("title")] = Field(None, description="Short title")
+    about: Annotated[str | None, ABOUT] = Field(None, description="Company, person or opportunity it is about")
