@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
@@ -27,6 +30,7 @@ from tests.conftest import free_port
 
 # retry-after below one millisecond rounds to 0, which the openai client ignores; 1 ms retries at once.
 NOW = 0.001
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class SearchCompanies(BaseModel):
@@ -136,6 +140,20 @@ def test_handler_answers_once_the_script_is_used_up() -> None:
         model = chat(server)
         assert model.invoke("a").content == "scripted first"
         assert model.invoke("b").content == "you said b"
+
+
+def test_requests_are_served_concurrently() -> None:
+    # Each request waits for the other inside the handler: a server handling one at a time would time out.
+    both_arrived = threading.Barrier(2, timeout=5)
+
+    def meet(request: RecordedRequest) -> str:
+        both_arrived.wait()
+        return "met"
+
+    with ScriptedOpenAIServer(handler=meet) as server, ThreadPoolExecutor(2) as pool:
+        model = chat(server)
+        replies = list(pool.map(lambda _: model.invoke("hi").content, range(2)))
+    assert replies == ["met", "met"]
 
 
 # -- what the client sent --------------------------------------------------------------------------
@@ -312,3 +330,33 @@ def test_extend_adds_items_while_running() -> None:
     with ScriptedOpenAIServer() as server:
         server.extend(["added later"])
         assert chat(server).invoke("hi").content == "added later"
+
+
+def test_stream_wire_format_follows_openai_chunk_order() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    body["stream_options"] = {"include_usage": True}
+    with ScriptedOpenAIServer(
+        [tool_calls(call("Search", {"query": "abcdefghij"}))], stream_chunk_chars=6
+    ) as server:
+        http_request = urllib.request.Request(
+            f"{server.base_url}/chat/completions", data=json.dumps(body).encode(), method="POST"
+        )
+        with NO_PROXY.open(http_request, timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            lines = [line for line in response.read().decode().split("\n") if line]
+    assert all(line.startswith("data: ") for line in lines)
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas[0]["role"] == "assistant"
+    assert deltas[1]["tool_calls"][0] == {
+        "index": 0,
+        "id": "call_1_0",
+        "type": "function",
+        "function": {"name": "Search", "arguments": ""},
+    }
+    pieces = [d["tool_calls"][0]["function"]["arguments"] for d in deltas[2:-1]]
+    assert len(pieces) > 1
+    assert json.loads("".join(pieces)) == {"query": "abcdefghij"}
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
