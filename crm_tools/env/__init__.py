@@ -1,0 +1,1 @@
+"""The CRM agent environment protocol (CRM.md): action vocabulary, frames, keys, sessions."""

@@ -1,0 +1,115 @@
+"""Frames of the CRM env protocol (CRM.md): JSON text objects with a ``type`` and ``data``.
+
+Pure functions, no I/O: the server and the client only move these strings over a socket.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+SUBPROTOCOL_PREFIX = "crm-v1."
+
+ErrorCode = Literal["INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "EXECUTION_ERROR", "CAPACITY_REACHED"]
+CLIENT_TYPES = ("reset", "step", "state", "close")
+
+
+class FrameError(Exception):
+    """A frame the receiver cannot act on; ``code`` is the error code of CRM.md."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: str
+    data: Any
+
+
+def auth_subprotocol(api_key: str) -> str:
+    return f"{SUBPROTOCOL_PREFIX}{api_key}"
+
+
+def _decode(raw: str | bytes) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raise FrameError("INVALID_JSON", "Frames are JSON text; a binary frame was received")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise FrameError("INVALID_JSON", f"The frame is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise FrameError("INVALID_JSON", f"A frame is a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_client_frame(raw: str | bytes) -> Frame:
+    """A frame sent by a client: reset, step, state or close."""
+    value = _decode(raw)
+    kind = value.get("type")
+    if kind not in CLIENT_TYPES:
+        raise FrameError("UNKNOWN_TYPE", f"Unknown frame type {kind!r}; accepted: {', '.join(CLIENT_TYPES)}")
+    data = value.get("data")
+    if kind == "reset":
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise FrameError("VALIDATION_ERROR", 'reset data must be an object like {"seed": 42}')
+        seed = data.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise FrameError("VALIDATION_ERROR", f"'seed' must be an integer or null, got {seed!r}")
+    return Frame(kind, data)
+
+
+def parse_server_frame(raw: str | bytes) -> Frame:
+    """A frame sent by a server: observation, state or error."""
+    value = _decode(raw)
+    kind = value.get("type")
+    data = value.get("data")
+    if kind not in ("observation", "state", "error") or not isinstance(data, dict):
+        raise FrameError("UNKNOWN_TYPE", f"Unexpected frame from the server: {str(value)[:200]}")
+    return Frame(kind, data)
+
+
+def _dump(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def observation(
+    *,
+    success: bool,
+    data: dict[str, Any],
+    error: str | None = None,
+    done: bool = False,
+    reward: float | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """OBS of CRM.md; exactly these keys, since the public client's model forbids others."""
+    return {
+        "success": success,
+        "error": error,
+        "data": data,
+        "done": done,
+        "reward": reward,
+        "metadata": metadata or {},
+    }
+
+
+def observation_frame(obs: dict[str, Any]) -> str:
+    return _dump(
+        {"type": "observation", "data": {"observation": obs, "reward": obs["reward"], "done": obs["done"]}}
+    )
+
+
+def state_frame(state: dict[str, Any]) -> str:
+    return _dump({"type": "state", "data": state})
+
+
+def error_frame(code: ErrorCode, message: str) -> str:
+    return _dump({"type": "error", "data": {"message": message, "code": code}})
+
+
+def client_frame(kind: str, data: Any = None) -> str:
+    return _dump({"type": kind} if data is None else {"type": kind, "data": data})
