@@ -1,0 +1,360 @@
+"""`converso serve`: the WebSocket chat server over a thread-level agent.
+
+The server only moves frames: it authenticates, admits, owns threads per key and serializes
+turns per thread; everything the agent does comes from ``agent.astream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from converso.server.http import Router
+from converso.server.limits import ConnectionCounter, Limits, RateLimiter, retry_after_seconds
+from converso.server.ownership import ThreadForbiddenError, ThreadOwnership, owner_of_key
+from converso.server.protocol import (
+    PROTOCOL_VERSION,
+    AuthFrame,
+    ErrorCode,
+    MessageFrame,
+    OpenFrame,
+    PingFrame,
+    ProtocolError,
+    ResetFrame,
+    encode,
+    error_frame,
+    event_frame,
+    parse_client_frame,
+    to_jsonable,
+)
+from converso.threads import ThreadLocks, thread_locks_for
+
+log = logging.getLogger("converso.server")
+
+
+class ThreadAgent(Protocol):
+    """What the server needs from the engine (``FormAgentExecutor`` fulfils it)."""
+
+    def astream(self, thread_id: str, text: str) -> AsyncIterator[Any]: ...
+
+    def get_form(self, thread_id: str) -> Any: ...
+
+    def reset_form(self, thread_id: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    api_keys: tuple[str, ...]
+    host: str = "127.0.0.1"
+    port: int = 8765
+    state_url: str = "converso-server.sqlite"
+    limits: Limits = field(default_factory=Limits)
+    shutdown_grace: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.api_keys or not all(self.api_keys):
+            raise ValueError("converso serve needs at least one non-empty client API key (--client-key).")
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    # The engine may offer sync or async accessors; sync ones touch the database, so off the loop.
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args)
+    result = await asyncio.to_thread(fn, *args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+class _Session:
+    def __init__(self, ws: ServerConnection, owner: str) -> None:
+        self.ws = ws
+        self.owner = owner
+        self.thread_id: str | None = None
+
+
+class ChatServer:
+    def __init__(
+        self,
+        agent: ThreadAgent,
+        config: ServerConfig,
+        *,
+        locks: ThreadLocks | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.agent = agent
+        self.config = config
+        self._owners_by_digest = [owner_of_key(key) for key in config.api_keys]
+        self._ownership = ThreadOwnership(config.state_url)
+        self._locks = locks if locks is not None else thread_locks_for(config.state_url)
+        self._rates = RateLimiter(config.limits.messages_per_minute, **({"clock": clock} if clock else {}))
+        self._connections = ConnectionCounter(config.limits)
+        self._router = Router(self._health)
+        self._server: Server | None = None
+        self._draining = False
+        self._turns = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> Server:
+        await self._ownership.start()
+        limits = self.config.limits
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=lambda _conn, request: self._router(request),
+            # Frames up to max_frame_bytes get a polite error frame from us; the library cuts the
+            # connection (close code 1009) only far beyond that, to bound memory.
+            max_size=max(4 * limits.max_frame_bytes, 65_536),
+            server_header="converso",
+        )
+        return self._server
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the server first"
+        return self._server.sockets[0].getsockname()[1]
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let running turns finish (up to the grace period), then close."""
+        if self._server is None:
+            return
+        self._draining = True
+        self._server.server.close()
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.config.shutdown_grace)
+        except TimeoutError:
+            log.warning(
+                "shutdown: %d turn(s) still running after %.0fs", self._turns, self.config.shutdown_grace
+            )
+        self._server.close(code=CloseCode.GOING_AWAY, reason="server shutting down")
+        await self._server.wait_closed()
+        await self._ownership.aclose()
+        await self._locks.aclose()
+        self._server = None
+
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        await self.start()
+        await stop.wait()
+        await self.shutdown()
+
+    def _health(self) -> tuple[bool, dict[str, Any]]:
+        status = "draining" if self._draining else "ok"
+        return not self._draining, {
+            "status": status,
+            "connections": self._connections.total,
+            "turns_in_progress": self._turns,
+        }
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        if not self._connections.try_open():
+            await self._refuse(
+                ws,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                f"The server holds its maximum of {self.config.limits.max_connections} connections; retry later.",
+            )
+            return
+        try:
+            owner = await self._authenticate(ws)
+            if owner is None:
+                return
+            if not self._connections.try_bind_key(owner):
+                await self._refuse(
+                    ws,
+                    ErrorCode.TOO_MANY_CONNECTIONS,
+                    f"This API key already has {self.config.limits.max_connections_per_key} open connections; "
+                    "close one or retry later.",
+                )
+                return
+            try:
+                await self._serve_session(_Session(ws, owner))
+            finally:
+                self._connections.unbind_key(owner)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._connections.close()
+
+    async def _refuse(self, ws: ServerConnection, code: ErrorCode, message: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(encode(error_frame(code, message)))
+            close_code = (
+                CloseCode.TRY_AGAIN_LATER
+                if code == ErrorCode.TOO_MANY_CONNECTIONS
+                else CloseCode.POLICY_VIOLATION
+            )
+            await ws.close(close_code, str(code))
+
+    async def _authenticate(self, ws: ServerConnection) -> str | None:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), self.config.limits.auth_timeout)
+        except TimeoutError:
+            await self._refuse(
+                ws,
+                ErrorCode.AUTH_TIMEOUT,
+                f"No auth frame within {self.config.limits.auth_timeout:g}s; "
+                'send {"type": "auth", "api_key": "..."} first.',
+            )
+            return None
+        try:
+            self._check_size(raw)
+            frame = parse_client_frame(raw)
+        except ProtocolError as exc:
+            await self._refuse(ws, exc.code, exc.message)
+            return None
+        if not isinstance(frame, AuthFrame):
+            await self._refuse(
+                ws,
+                ErrorCode.NOT_AUTHENTICATED,
+                f'The first frame must be {{"type": "auth", "api_key": "..."}}, not {frame.type!r}.',
+            )
+            return None
+        owner = owner_of_key(frame.api_key)
+        # compare every configured key so the time taken does not reveal which one matched
+        matched = [hmac.compare_digest(owner, known) for known in self._owners_by_digest]
+        if not any(matched):
+            await self._refuse(ws, ErrorCode.INVALID_API_KEY, "The API key is not valid for this server.")
+            return None
+        await self._send(ws, {"type": "authenticated", "protocol": PROTOCOL_VERSION})
+        return owner
+
+    def _check_size(self, raw: str | bytes) -> None:
+        size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+        limit = self.config.limits.max_frame_bytes
+        if size > limit:
+            raise ProtocolError(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"The frame is {size} bytes; frames may be at most {limit} bytes.",
+                max_bytes=limit,
+            )
+
+    async def _serve_session(self, session: _Session) -> None:
+        async for raw in session.ws:
+            try:
+                self._check_size(raw)
+                frame = parse_client_frame(raw)
+                await self._dispatch(session, frame)
+            except ProtocolError as exc:
+                await self._send(session.ws, exc.frame())
+
+    async def _dispatch(self, session: _Session, frame: Any) -> None:
+        if isinstance(frame, AuthFrame):
+            raise ProtocolError(ErrorCode.INVALID_FRAME, "This connection is already authenticated.")
+        if isinstance(frame, PingFrame):
+            await self._send(session.ws, {"type": "pong"})
+        elif isinstance(frame, OpenFrame):
+            await self._open(session, frame.thread_id)
+        elif isinstance(frame, MessageFrame):
+            await self._message(session, frame.text)
+        elif isinstance(frame, ResetFrame):
+            await self._reset(session)
+
+    # -- frames ------------------------------------------------------------------------------
+
+    async def _open(self, session: _Session, thread_id: str | None) -> None:
+        try:
+            claim = await self._ownership.claim(thread_id or uuid.uuid4().hex, session.owner)
+        except ThreadForbiddenError as exc:
+            raise ProtocolError(ErrorCode.THREAD_FORBIDDEN, str(exc)) from None
+        session.thread_id = claim.thread_id
+        form = await _call(self.agent.get_form, claim.thread_id) if claim.resumed else None
+        await self._send(
+            session.ws,
+            {
+                "type": "opened",
+                "thread_id": claim.thread_id,
+                "resumed": claim.resumed,
+                "form": to_jsonable(form),
+            },
+        )
+
+    def _require_thread(self, session: _Session) -> str:
+        if session.thread_id is None:
+            raise ProtocolError(
+                ErrorCode.NO_THREAD,
+                'Open a thread first: {"type": "open"} or {"type": "open", "thread_id": "..."}.',
+            )
+        return session.thread_id
+
+    def _admit_turn(self, session: _Session) -> None:
+        if self._draining:
+            raise ProtocolError(ErrorCode.SHUTTING_DOWN, "The server is shutting down; reconnect and resend.")
+        wait = self._rates.admit(session.owner)
+        if wait:
+            per_minute = self.config.limits.messages_per_minute
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"This API key may send {per_minute} messages per minute; retry in {retry_after_seconds(wait)}s.",
+                retry_after=retry_after_seconds(wait),
+            )
+
+    async def _message(self, session: _Session, text: str) -> None:
+        thread_id = self._require_thread(session)
+        self._admit_turn(session)
+        async with self._turn(thread_id):
+            try:
+                async for event in self.agent.astream(thread_id, text):
+                    await self._send(session.ws, event_frame(event))
+            except Exception:
+                log.exception("turn failed on thread %s", thread_id)
+                await self._send(
+                    session.ws,
+                    error_frame(
+                        ErrorCode.INTERNAL_ERROR, "The server failed while handling this message; retry it."
+                    ),
+                )
+
+    async def _reset(self, session: _Session) -> None:
+        thread_id = self._require_thread(session)
+        if self._draining:
+            raise ProtocolError(ErrorCode.SHUTTING_DOWN, "The server is shutting down; reconnect and resend.")
+        async with self._turn(thread_id):
+            await _call(self.agent.reset_form, thread_id)
+            form = await _call(self.agent.get_form, thread_id)
+        await self._send(session.ws, {"type": "form", "form": to_jsonable(form)})
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, thread_id: str) -> AsyncIterator[None]:
+        self._turns += 1
+        self._idle.clear()
+        try:
+            async with self._locks.hold(thread_id):
+                yield
+        finally:
+            self._turns -= 1
+            if self._turns == 0:
+                self._idle.set()
+
+    async def _send(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
+        # A client that went away mid-turn must not abort the turn: the agent finishes and
+        # checkpoints, and the client sees the result when it resumes the thread.
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(encode(frame))
+
+
+async def run_server(agent: ThreadAgent, config: ServerConfig, stop: asyncio.Event) -> None:
+    await ChatServer(agent, config).serve_until(stop)
+
+
+def keys_from(values: Iterable[str]) -> tuple[str, ...]:
+    """Client keys from repeated options and comma-separated environment values."""
+    keys: list[str] = []
+    for value in values:
+        keys.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(dict.fromkeys(keys))

@@ -1,0 +1,157 @@
+"""The `converso serve` JSON protocol: client frames in, server frames out, no I/O.
+
+Every frame is one JSON object in a WebSocket text message, with a ``type``. The README section
+"converso serve protocol" documents it for client authors; this module is its single source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = "converso.v1"
+THREAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_THREAD_ID_RE = re.compile(THREAD_ID_PATTERN)
+
+
+class ErrorCode(StrEnum):
+    INVALID_JSON = "invalid_json"
+    INVALID_FRAME = "invalid_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    NOT_AUTHENTICATED = "not_authenticated"
+    INVALID_API_KEY = "invalid_api_key"
+    AUTH_TIMEOUT = "auth_timeout"
+    NO_THREAD = "no_thread"
+    THREAD_FORBIDDEN = "thread_forbidden"
+    FRAME_TOO_LARGE = "frame_too_large"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    SHUTTING_DOWN = "shutting_down"
+    TURN_FAILED = "turn_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
+class ProtocolError(Exception):
+    """A client frame the server refuses; becomes an ``error`` frame, the connection stays open."""
+
+    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def frame(self) -> dict[str, Any]:
+        return error_frame(self.code, self.message, **self.extra)
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class AuthFrame(_Frame):
+    type: Literal["auth"]
+    api_key: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class OpenFrame(_Frame):
+    type: Literal["open"]
+    thread_id: Annotated[str | None, Field(default=None, pattern=THREAD_ID_PATTERN)] = None
+
+
+class MessageFrame(_Frame):
+    type: Literal["message"]
+    text: Annotated[str, Field(min_length=1)]
+
+
+class ResetFrame(_Frame):
+    type: Literal["reset"]
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = AuthFrame | OpenFrame | MessageFrame | ResetFrame | PingFrame
+_CLIENT_TYPES = ("auth", "open", "message", "reset", "ping")
+_client_frame = TypeAdapter(Annotated[ClientFrame, Field(discriminator="type")])
+
+
+def parse_client_frame(raw: str | bytes) -> ClientFrame:
+    """Decode and validate one client frame, or raise ``ProtocolError`` saying what is accepted."""
+    if isinstance(raw, bytes):
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME, "Binary frames are not accepted; send JSON as a text frame."
+        )
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON, f"The frame is not valid JSON ({exc.msg} at position {exc.pos})."
+        ) from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "A frame must be a JSON object with a 'type' field.")
+    kind = data.get("type")
+    if kind not in _CLIENT_TYPES:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_TYPE,
+            f"Unknown frame type {kind!r}; accepted types: {', '.join(_CLIENT_TYPES)}.",
+        )
+    try:
+        return _client_frame.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err) for err in exc.errors())
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"Invalid '{kind}' frame: {problems}.") from None
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(part) for part in err["loc"][1:]) or "frame"
+    if err["type"] == "extra_forbidden":
+        return f"unexpected field '{where}'"
+    if err["type"] == "string_pattern_mismatch":
+        return f"'{where}' must be 1-128 characters of letters, digits and . _ : - (starting with a letter or digit)"
+    return f"'{where}' {err['msg'].lower()}"
+
+
+def is_valid_thread_id(thread_id: str) -> bool:
+    return bool(_THREAD_ID_RE.match(thread_id))
+
+
+def error_frame(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": str(code), "message": message, **extra}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Engine objects (pydantic models, dataclasses, enums) as plain JSON values."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "value") and isinstance(value.value, str | int):
+        return value.value
+    return str(value)
+
+
+def event_frame(event: Any) -> dict[str, Any]:
+    """One engine stream event as a server frame: ``{"type": kind, ...payload}``."""
+    data = to_jsonable(event)
+    if not isinstance(data, dict) or "type" not in data:
+        raise TypeError(f"agent events must carry a 'type'; got {event!r}")
+    if data["type"] == "error":
+        message = data.get("message") or data.get("text") or "The turn failed."
+        return error_frame(ErrorCode.TURN_FAILED, str(message))
+    return {k: v for k, v in data.items() if v is not None or k in ("form", "type")}
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)

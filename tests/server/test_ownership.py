@@ -1,0 +1,73 @@
+"""Thread ownership per API key, durable in SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from converso.server.ownership import ThreadForbiddenError, ThreadOwnership, owner_of_key
+
+
+@pytest.fixture
+async def sqlite_ownership(tmp_path: Path) -> AsyncIterator[ThreadOwnership]:
+    store = ThreadOwnership(str(tmp_path / "owners.sqlite"))
+    await store.start()
+    yield store
+    await store.aclose()
+
+
+async def test_the_first_key_to_open_a_thread_claims_it(sqlite_ownership: ThreadOwnership) -> None:
+    claim = await sqlite_ownership.claim("t1", owner_of_key("alice"))
+    assert not claim.resumed
+    assert await sqlite_ownership.owner_of("t1") == owner_of_key("alice")
+
+
+async def test_the_owner_resumes_its_thread(sqlite_ownership: ThreadOwnership) -> None:
+    await sqlite_ownership.claim("t1", owner_of_key("alice"))
+    assert (await sqlite_ownership.claim("t1", owner_of_key("alice"))).resumed
+
+
+async def test_another_key_cannot_open_a_claimed_thread(sqlite_ownership: ThreadOwnership) -> None:
+    await sqlite_ownership.claim("t1", owner_of_key("alice"))
+    with pytest.raises(ThreadForbiddenError, match="belongs to another API key"):
+        await sqlite_ownership.claim("t1", owner_of_key("mallory"))
+
+
+async def test_keys_are_stored_only_as_digests(tmp_path: Path) -> None:
+    store = ThreadOwnership(str(tmp_path / "owners.sqlite"))
+    await store.start()
+    await store.claim("t1", owner_of_key("secret-key-123"))
+    await store.aclose()
+    assert b"secret-key-123" not in (tmp_path / "owners.sqlite").read_bytes()
+
+
+async def test_ownership_survives_a_restart(tmp_path: Path) -> None:
+    first = ThreadOwnership(str(tmp_path / "owners.sqlite"))
+    await first.start()
+    await first.claim("t1", owner_of_key("alice"))
+    await first.aclose()
+    second = ThreadOwnership(str(tmp_path / "owners.sqlite"))
+    await second.start()
+    with pytest.raises(ThreadForbiddenError):
+        await second.claim("t1", owner_of_key("mallory"))
+    await second.aclose()
+
+
+@pytest.mark.postgres
+async def test_racing_claims_across_workers_leave_exactly_one_owner(postgres_database: str) -> None:
+    workers = [ThreadOwnership(postgres_database) for _ in range(4)]
+    for worker in workers:
+        await worker.start()
+    owners = [owner_of_key(f"key-{i}") for i in range(4)]
+    results = await asyncio.gather(
+        *(worker.claim("contested", owner) for worker, owner in zip(workers, owners, strict=True)),
+        return_exceptions=True,
+    )
+    for worker in workers:
+        await worker.aclose()
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, ThreadForbiddenError) for r in results if r not in winners)
