@@ -1,0 +1,142 @@
+"""Which tools the model sees in a given form state, and running one tool call against the form stack.
+
+This is the seam between the pure FormTool state machine and the graph: no model, no checkpointer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.tools import BaseTool
+from pydantic import ValidationError
+
+from converso.form_agent.form_tool import FormTool, FormToolOutcome, TurnContext
+from converso.form_agent.reset import FormReset
+from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, active_form
+
+
+def filter_active_tools(tools: Sequence[BaseTool], forms: list[FormSnapshot]) -> list[BaseTool]:
+    """The tools the model may call now: each form as its Start, Update or Finalize variant, FormReset
+    only while a form is open, and every other tool unchanged (side questions work mid-form). Forms that
+    are open but interrupted are hidden until they resume."""
+    top = active_form(forms)
+    open_names = {snapshot["name"] for snapshot in forms}
+    visible: list[BaseTool] = []
+    for tool in tools:
+        if isinstance(tool, FormTool):
+            if top is not None and tool.name == top["name"]:
+                visible.append(tool.variant(FormToolState(top["state"])))
+            elif tool.name not in open_names:
+                visible.append(tool.variant(FormToolState.INACTIVE))
+        elif isinstance(tool, FormReset):
+            if top is not None:
+                visible.append(tool)
+        else:
+            visible.append(tool)
+    return visible
+
+
+def public_form(tools: Sequence[BaseTool], forms: list[FormSnapshot] | None) -> PublicForm | None:
+    top = active_form(forms)
+    if top is None:
+        return None
+    return _form_tool(tools, top["name"]).public_view(top)
+
+
+def run_tool_call(
+    tools: Sequence[BaseTool], forms: list[FormSnapshot], name: str, arguments: Any, turn: TurnContext
+) -> FormToolOutcome:
+    """Run one call of the model against the stack. Every failure comes back as an error outcome whose
+    message tells the model what was wrong and what is accepted."""
+    visible = {tool.name: tool for tool in filter_active_tools(tools, forms)}
+    if name not in visible:
+        return FormToolOutcome(
+            forms=forms,
+            message=f"Unknown tool {name!r}. Tools available now: {', '.join(visible) or 'none'}.",
+            is_error=True,
+        )
+    if isinstance(arguments, str):
+        # Arguments that did not parse as JSON arrive as their raw text.
+        return FormToolOutcome(
+            forms=forms,
+            message=f"The arguments of {name} were not valid JSON ({arguments!r}). Send a JSON object with "
+            f"the fields: {', '.join(_argument_names(visible[name])) or 'none'}.",
+            is_error=True,
+        )
+    if not isinstance(arguments, dict):
+        return FormToolOutcome(
+            forms=forms, message=f"The arguments of {name} must be a JSON object.", is_error=True
+        )
+    outcome = _run_visible(tools, visible[name], forms, arguments, turn)
+    if outcome.popped and outcome.forms:
+        outcome.message = f"{outcome.message} {_resume_note(tools, outcome.forms[-1])}"
+    return outcome
+
+
+def _run_visible(
+    tools: Sequence[BaseTool],
+    tool: BaseTool,
+    forms: list[FormSnapshot],
+    arguments: dict[str, Any],
+    turn: TurnContext,
+) -> FormToolOutcome:
+    if isinstance(tool, FormReset):
+        return tool.reset(forms)
+    form = _owner(tools, tool.name)
+    if form is not None:
+        if tool.name == form.start_name:
+            return form.start(forms, turn)
+        if tool.name == form.update_name:
+            return form.update(forms, arguments, turn)
+        return form.finalize(forms, arguments, turn)
+    try:
+        result = tool.invoke(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'arguments'}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+        return FormToolOutcome(forms=forms, message=f"Invalid arguments for {tool.name}: {problems}", is_error=True)
+    except Exception as exc:
+        return FormToolOutcome(forms=forms, message=f"{tool.name} failed: {exc}", is_error=True)
+    return FormToolOutcome(forms=forms, message=_text(result), return_direct=bool(tool.return_direct))
+
+
+def _resume_note(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> str:
+    form = _form_tool(tools, snapshot["name"])
+    values = json.dumps(snapshot["values"], ensure_ascii=False)
+    if snapshot["state"] == FormToolState.FILLED.value:
+        then = f"it is filled; ask the user to confirm it and call {form.finalize_name}."
+    else:
+        then = form.get_next_field_to_collect(snapshot["values"])
+        then = f"next field to ask: {then}." if then else f"call {form.update_name} to finish it."
+    return f"The interrupted form {form.name} is active again with values {values}; {then}"
+
+
+def _owner(tools: Sequence[BaseTool], variant_name: str) -> FormTool | None:
+    for tool in tools:
+        if isinstance(tool, FormTool) and variant_name in (tool.start_name, tool.update_name, tool.finalize_name):
+            return tool
+    return None
+
+
+def _form_tool(tools: Sequence[BaseTool], name: str) -> FormTool:
+    for tool in tools:
+        if isinstance(tool, FormTool) and tool.name == name:
+            return tool
+    raise LookupError(f"the conversation has an open form {name!r} but no FormTool of that name was given")
+
+
+def _argument_names(tool: BaseTool) -> list[str]:
+    return list(tool.get_input_schema().model_json_schema().get("properties", {}))
+
+
+def _text(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    try:
+        return json.dumps(result, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(result)

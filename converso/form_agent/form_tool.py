@@ -1,0 +1,349 @@
+"""The FormTool state machine: INACTIVE → ACTIVE → FILLED → committed, as plain Python.
+
+Nothing here calls a model, a graph or a database. Each transition takes the conversation's form
+stack (a list of :class:`FormSnapshot`), the call's arguments and a :class:`TurnContext`, and returns a
+:class:`FormToolOutcome` holding the new stack and the text the model receives as the tool result.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field, PrivateAttr, create_model
+from pydantic_core import to_jsonable_python
+
+from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, active_form, new_snapshot
+from converso.form_agent.validation import merge_and_validate, missing_required
+
+
+class FormFieldError(ValueError):
+    """Raised by ``resolve_field`` / ``prepare_values`` to reject one field's value with a message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """What the engine knows about the current call: the user turn number, the clock, the thread."""
+
+    number: int = 1
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    thread_id: str | None = None
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """Given to a FormTool's hooks, its schema validators (as pydantic's validation ``context``) and its
+    commit. ``form_id`` is stable for the life of the form and is the commit's idempotency key;
+    ``values`` are the form's values before the current call."""
+
+    form_id: str
+    now: datetime
+    values: Mapping[str, Any] = field(default_factory=dict)
+    thread_id: str | None = None
+
+
+@dataclass
+class FormToolOutcome:
+    """The result of one tool call against the form stack."""
+
+    forms: list[FormSnapshot]
+    message: str
+    is_error: bool = False
+    # The tool the next model call must use (after Start: the form's Update).
+    force_tool: str | None = None
+    # The active form left the stack (committed or reset): an interrupted form may resume.
+    popped: bool = False
+    committed: bool = False
+    result: Any = None
+    return_direct: bool = False
+
+
+class _NoArguments(BaseModel):
+    pass
+
+
+class _FinalizeArguments(BaseModel):
+    confirm: bool = Field(
+        description="true only after the user confirmed the summary; false to go back and change values"
+    )
+
+
+class FormTool(StructuredTool):
+    """A form: a pydantic ``args_schema`` whose fields are collected over a conversation, then committed.
+
+    Subclass it and declare ``name``, ``description``, ``args_schema`` (fields with defaults are optional)
+    and ``_run_when_complete``::
+
+        class CreateCompany(FormTool):
+            name: str = "CreateCompany"
+            description: str = "Create a company in the CRM"
+            args_schema: type[BaseModel] = CompanyFields
+
+            def _run_when_complete(self, context: FormContext, /, **fields: Any) -> str:
+                return backend.create(fields, idempotency_key=context.form_id)
+
+    The commit receives the :class:`FormContext` positionally (so it never collides with a field name)
+    and the validated fields as keyword arguments. A retried commit gets the same ``context.form_id``, so
+    a backend that stores it can return the first result instead of writing twice.
+
+    Hooks a subclass may override:
+
+    - ``resolve_field(name, value, context)``: turn one given value into the stored one (a company name
+      into its id, "next friday" into a date against ``context.now``); raise ``FormFieldError`` or
+      ``ValueError`` to reject it.
+    - ``prepare_values(changes, context)``: transform all fields given in one Update call together.
+    - ``summary(values)``: the text shown to the user at FILLED (e.g. old → new for an update form).
+    - ``get_next_field_to_collect(values)``, ``is_form_filled(values)``, ``get_tool_start_message(values)``.
+    - ``skip_confirm``: allow ``Finalize(confirm=true)`` in the same turn the summary was produced.
+    - ``return_direct``: the commit's result is the turn's reply; the model is not called again.
+
+    The instance is a stateless definition shared by all conversations; each conversation's progress is a
+    :class:`FormSnapshot` in the graph state.
+    """
+
+    description: str = ""
+    skip_confirm: bool = False
+    _variants: dict[str, BaseTool] = PrivateAttr(default_factory=dict)
+
+    # -- names the model sees -------------------------------------------------------------------------
+
+    @property
+    def start_name(self) -> str:
+        return f"{self.name}Start"
+
+    @property
+    def update_name(self) -> str:
+        return f"{self.name}Update"
+
+    @property
+    def finalize_name(self) -> str:
+        return f"{self.name}Finalize"
+
+    @property
+    def schema(self) -> type[BaseModel]:
+        if not (isinstance(self.args_schema, type) and issubclass(self.args_schema, BaseModel)):
+            raise TypeError(f"{type(self).__name__}.args_schema must be a pydantic model class")
+        return self.args_schema
+
+    # -- hooks ----------------------------------------------------------------------------------------
+
+    def resolve_field(self, name: str, value: Any, context: FormContext) -> Any:
+        """Turn a value given by the model into the value to validate and store. Default: unchanged."""
+        return value
+
+    def prepare_values(self, changes: dict[str, Any], context: FormContext) -> dict[str, Any]:
+        """Transform the fields of one Update call (after ``resolve_field``). Default: unchanged."""
+        return changes
+
+    def missing_fields(self, values: Mapping[str, Any]) -> list[str]:
+        return missing_required(self.schema, dict(values))
+
+    def get_next_field_to_collect(self, values: Mapping[str, Any]) -> str | None:
+        missing = self.missing_fields(values)
+        return missing[0] if missing else None
+
+    def is_form_filled(self, values: Mapping[str, Any]) -> bool:
+        return not self.missing_fields(values)
+
+    def describe_field(self, name: str) -> str:
+        info = self.schema.model_fields[name]
+        return info.description or info.title or name.replace("_", " ")
+
+    def summary(self, values: Mapping[str, Any]) -> str:
+        lines = [f"{self.name}:"]
+        for name in self.schema.model_fields:
+            if name in values:
+                lines.append(f"- {name}: {_render(values[name])}")
+        return "\n".join(lines)
+
+    def get_tool_start_message(self, values: Mapping[str, Any]) -> str:
+        return (
+            f"Started form {self.name}. Call {self.update_name} with every field value the user already "
+            f"gave. {self._next_field_hint(values)}"
+        )
+
+    def _run_when_complete(self, context: FormContext, /, **fields: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement _run_when_complete(context, /, **fields)")
+
+    def _run(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"{self.name} is a form: it is driven by FormAgentExecutor through {self.start_name}, "
+            f"{self.update_name} and {self.finalize_name}, not invoked directly"
+        )
+
+    # -- transitions ----------------------------------------------------------------------------------
+
+    def start(self, forms: list[FormSnapshot], turn: TurnContext) -> FormToolOutcome:
+        if any(snapshot["name"] == self.name for snapshot in forms):
+            return FormToolOutcome(
+                forms=forms,
+                message=f"{self.name} is already open. Finish or reset it before starting it again.",
+                is_error=True,
+            )
+        snapshot = new_snapshot(turn.new_id(), self.name)
+        stack = [*forms, snapshot]
+        message = self.get_tool_start_message(snapshot["values"])
+        if forms:
+            message = f"{forms[-1]['name']} is paused and resumes after {self.name}. {message}"
+        return FormToolOutcome(forms=stack, message=message, force_tool=self.update_name)
+
+    def update(self, forms: list[FormSnapshot], arguments: Any, turn: TurnContext) -> FormToolOutcome:
+        snapshot = self._own_active(forms, FormToolState.ACTIVE)
+        if not isinstance(arguments, dict):
+            return self._refuse(forms, f"Arguments of {self.update_name} must be a JSON object of fields.")
+        context = self.context_for(snapshot, turn)
+        fields = self.schema.model_fields
+        changes: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, value in arguments.items():
+            if name not in fields:
+                errors[name] = f"unknown field; accepted fields: {', '.join(fields)}"
+            elif value is None:
+                changes[name] = None
+            else:
+                try:
+                    changes[name] = self.resolve_field(name, value, context)
+                except ValueError as exc:
+                    errors[name] = exc.message if isinstance(exc, FormFieldError) else str(exc)
+        try:
+            changes = self.prepare_values(changes, context)
+        except FormFieldError as exc:
+            errors[exc.field] = exc.message
+            changes.pop(exc.field, None)
+        result = merge_and_validate(self.schema, snapshot["values"], changes, errors, context)
+        updated = FormSnapshot(**{**snapshot, "values": result.values, "errors": result.errors})
+        parts = []
+        if result.accepted:
+            parts.append(f"Stored: {', '.join(result.accepted)}.")
+        if result.errors:
+            rejected = "; ".join(f"{name}: {message}" for name, message in result.errors.items())
+            parts.append(f"Rejected (previous value kept): {rejected}. Ask the user for a valid value.")
+        if result.model is not None and self.is_form_filled(result.values):
+            updated["state"] = FormToolState.FILLED.value
+            updated["summary_turn"] = turn.number
+            parts.append(
+                f"All required fields are filled. Show the user this summary and ask them to confirm; "
+                f"call {self.finalize_name} only after they answer.\n{self.summary(result.values)}"
+            )
+        else:
+            parts.append(self._next_field_hint(result.values))
+        return FormToolOutcome(
+            forms=[*forms[:-1], updated], message=" ".join(parts), is_error=bool(result.errors)
+        )
+
+    def finalize(self, forms: list[FormSnapshot], arguments: Any, turn: TurnContext) -> FormToolOutcome:
+        snapshot = self._own_active(forms, FormToolState.FILLED)
+        confirm = arguments.get("confirm") if isinstance(arguments, dict) else None
+        if not isinstance(confirm, bool):
+            return self._refuse(forms, f"{self.finalize_name} needs {{\"confirm\": true}} or {{\"confirm\": false}}.")
+        if not confirm:
+            reopened = FormSnapshot(**{**snapshot, "state": FormToolState.ACTIVE.value, "summary_turn": None})
+            return FormToolOutcome(
+                forms=[*forms[:-1], reopened],
+                message=f"{self.name} is open for changes. Ask the user what to change, then call {self.update_name}.",
+            )
+        summary_turn = snapshot["summary_turn"]
+        if not self.skip_confirm and summary_turn is not None and turn.number <= summary_turn:
+            return self._refuse(
+                forms,
+                f"Not saved: the user has not answered the summary yet. Show the summary, ask the user to "
+                f"confirm, and call {self.finalize_name} with confirm=true only after they agree.",
+            )
+        context = self.context_for(snapshot, turn)
+        model = self.schema.model_validate(snapshot["values"], context=context)
+        fields = {name: getattr(model, name) for name in self.schema.model_fields}
+        try:
+            result = self._run_when_complete(context, **fields)
+        except Exception as exc:
+            return self._refuse(
+                forms,
+                f"{self.name} was not saved: {exc}. The form keeps its values; tell the user, and to change "
+                f"a value call {self.finalize_name} with confirm=false, then {self.update_name}.",
+            )
+        return FormToolOutcome(
+            forms=forms[:-1],
+            message=f"{self.name} saved. Result: {_render(result)}",
+            popped=True,
+            committed=True,
+            result=result,
+            return_direct=self.return_direct,
+        )
+
+    # -- views ----------------------------------------------------------------------------------------
+
+    def context_for(self, snapshot: FormSnapshot, turn: TurnContext) -> FormContext:
+        return FormContext(
+            form_id=snapshot["form_id"], now=turn.now, values=dict(snapshot["values"]), thread_id=turn.thread_id
+        )
+
+    def public_view(self, snapshot: FormSnapshot) -> PublicForm:
+        values = dict(snapshot["values"])
+        return PublicForm(
+            name=self.name, state=snapshot["state"], values=values, missing=self.missing_fields(values)
+        )
+
+    def variant(self, state: FormToolState) -> BaseTool:
+        """The tool the model sees for this form in ``state`` (built once per FormTool)."""
+        if state.value not in self._variants:
+            self._variants[state.value] = self._build_variant(state)
+        return self._variants[state.value]
+
+    def _build_variant(self, state: FormToolState) -> BaseTool:
+        if state is FormToolState.INACTIVE:
+            name, schema = self.start_name, _NoArguments
+            description = f"Start the form: {self.description}"
+        elif state is FormToolState.ACTIVE:
+            name, schema = self.update_name, self._partial_schema()
+            description = f"Set one or more fields of {self.name} (null clears an optional field)."
+        else:
+            name, schema = self.finalize_name, _FinalizeArguments
+            description = f"Save {self.name} (confirm=true, after the user agreed) or go back to editing."
+        return StructuredTool(name=name, description=description, args_schema=schema, func=_not_executable)
+
+    def _partial_schema(self) -> type[BaseModel]:
+        # Only the model sees this schema; validation always uses the full args_schema.
+        fields: dict[str, Any] = {
+            name: (info.annotation | None, Field(default=None, description=info.description))
+            for name, info in self.schema.model_fields.items()
+        }
+        return create_model(self.update_name, **fields)
+
+    def _next_field_hint(self, values: Mapping[str, Any]) -> str:
+        next_field = self.get_next_field_to_collect(values)
+        if next_field is None:
+            return f"Nothing required is missing; call {self.update_name} to finish."
+        return f"Next field to ask the user: {next_field} ({self.describe_field(next_field)})."
+
+    def _own_active(self, forms: list[FormSnapshot], state: FormToolState) -> FormSnapshot:
+        snapshot = active_form(forms)
+        if snapshot is None or snapshot["name"] != self.name or snapshot["state"] != state.value:
+            raise FormStateError(f"{self.name} is not the active form in state {state.value}")
+        return snapshot
+
+    def _refuse(self, forms: list[FormSnapshot], message: str) -> FormToolOutcome:
+        return FormToolOutcome(forms=forms, message=message, is_error=True)
+
+
+class FormStateError(RuntimeError):
+    """A transition was asked for a form that is not in the state it needs (a bug in the caller)."""
+
+
+def _not_executable(**_: Any) -> Any:
+    raise RuntimeError("form tool variants describe the schema the model sees; FormAgentExecutor runs them")
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(to_jsonable_python(value), ensure_ascii=False)

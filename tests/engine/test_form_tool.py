@@ -1,0 +1,321 @@
+"""The FormTool state machine on its own: no model, no graph, no checkpointer."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+
+from converso import FormContext, FormStateError, FormToolState, TurnContext
+from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote, ScheduleMeeting
+
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+def turn(number: int = 1) -> TurnContext:
+    ids = itertools.count(1)
+    return TurnContext(number=number, now=NOW, thread_id="t", new_id=lambda: f"form-{next(ids)}")
+
+
+def started(form, forms=None):
+    return form.start(forms or [], turn()).forms
+
+
+def filled_company(form: CreateCompany):
+    return form.update(started(form), {"name": "Acme", "employees": 250}, turn(1)).forms
+
+
+# -- Start --------------------------------------------------------------------------------------------
+
+
+def test_start_opens_an_active_form_with_a_fresh_id_and_forces_update() -> None:
+    outcome = CreateCompany().start([], turn())
+    assert outcome.forms == [
+        {"form_id": "form-1", "name": "CreateCompany", "state": "ACTIVE", "values": {}, "errors": {},
+         "summary_turn": None}
+    ]
+    assert outcome.force_tool == "CreateCompanyUpdate"
+    assert not outcome.is_error
+
+
+def test_start_message_names_the_first_field_to_ask() -> None:
+    message = CreateCompany().start([], turn()).message
+    assert "CreateCompanyUpdate" in message
+    assert "name (The company's name)" in message
+
+
+def test_start_while_a_form_is_active_pauses_it_on_the_stack() -> None:
+    employee = CreateEmployee()
+    forms = employee.update(started(employee), {"first_name": "Ada"}, turn()).forms
+    outcome = CreateCompany().start(forms, turn())
+    assert [f["name"] for f in outcome.forms] == ["CreateEmployee", "CreateCompany"]
+    assert outcome.forms[0]["values"] == {"first_name": "Ada"}
+    assert "CreateEmployee is paused" in outcome.message
+
+
+def test_start_of_a_form_that_is_already_open_is_refused() -> None:
+    form = CreateCompany()
+    forms = started(form)
+    outcome = form.start(forms, turn())
+    assert outcome.is_error
+    assert outcome.forms == forms
+
+
+# -- Update -------------------------------------------------------------------------------------------
+
+
+def test_update_stores_several_fields_in_one_call() -> None:
+    form = CreateCompany()
+    outcome = form.update(started(form), {"name": "Acme", "domain": "acme.com"}, turn())
+    assert outcome.forms[-1]["values"] == {"name": "Acme", "domain": "acme.com"}
+    assert outcome.forms[-1]["state"] == "ACTIVE"
+
+
+def test_update_reports_the_next_required_field_with_its_description() -> None:
+    form = CreateCompany()
+    outcome = form.update(started(form), {"name": "Acme"}, turn())
+    assert "Next field to ask the user: employees (How many people work there)" in outcome.message
+
+
+def test_invalid_value_keeps_the_previous_value_and_names_the_field() -> None:
+    form = CreateCompany()
+    forms = form.update(started(form), {"name": "Acme", "domain": "acme.com"}, turn()).forms
+    outcome = form.update(forms, {"domain": "nodot", "name": "Acme Inc"}, turn())
+    assert outcome.is_error
+    assert outcome.forms[-1]["values"] == {"name": "Acme Inc", "domain": "acme.com"}
+    assert outcome.forms[-1]["errors"] == {"domain": "Value error, a domain looks like example.com"}
+    assert "domain: Value error, a domain looks like example.com" in outcome.message
+
+
+def test_invalid_value_for_an_unset_field_leaves_it_missing() -> None:
+    form = CreateCompany()
+    outcome = form.update(started(form), {"name": "Acme", "employees": -3}, turn())
+    assert outcome.forms[-1]["values"] == {"name": "Acme"}
+    assert "employees" in outcome.forms[-1]["errors"]
+    assert form.public_view(outcome.forms[-1])["missing"] == ["employees"]
+
+
+def test_explicit_null_clears_an_optional_field() -> None:
+    form = CreateCompany()
+    forms = form.update(started(form), {"name": "Acme", "domain": "acme.com"}, turn()).forms
+    outcome = form.update(forms, {"domain": None}, turn())
+    assert outcome.forms[-1]["values"] == {"name": "Acme"}
+    assert not outcome.is_error
+
+
+def test_unknown_field_is_rejected_with_the_accepted_fields_and_the_rest_is_stored() -> None:
+    form = CreateCompany()
+    outcome = form.update(started(form), {"name": "Acme", "colour": "red"}, turn())
+    assert outcome.is_error
+    assert outcome.forms[-1]["values"] == {"name": "Acme"}
+    assert "colour: unknown field; accepted fields: name, employees, domain, ideal_customer" in outcome.message
+
+
+@pytest.mark.parametrize(("field", "falsy"), [("employees", 0), ("name", ""), ("ideal_customer", False)])
+def test_falsy_values_count_as_filled(field: str, falsy: object) -> None:
+    form = CreateCompany()
+    values = {"name": "Acme", "employees": 5, field: falsy}
+    outcome = form.update(started(form), values, turn())
+    assert outcome.forms[-1]["state"] == "FILLED"
+    assert outcome.forms[-1]["values"][field] == falsy
+
+
+def test_optional_fields_are_never_forced() -> None:
+    form = CreateCompany()
+    outcome = form.update(started(form), {"name": "Acme", "employees": 250}, turn())
+    assert outcome.forms[-1]["state"] == "FILLED"
+    assert form.get_next_field_to_collect(outcome.forms[-1]["values"]) is None
+
+
+def test_filling_every_required_field_moves_to_filled_with_the_summary() -> None:
+    form = CreateCompany()
+    outcome = form.update(started(form), {"name": "Acme", "employees": "250"}, turn(4))
+    snapshot = outcome.forms[-1]
+    assert snapshot["state"] == "FILLED"
+    assert snapshot["summary_turn"] == 4
+    # Values are stored as the schema normalizes them once the whole form validates.
+    assert snapshot["values"] == {"name": "Acme", "employees": 250}
+    assert "CreateCompany:\n- name: Acme\n- employees: 250" in outcome.message
+    assert "confirm" in outcome.message
+
+
+def test_inherited_fields_are_collected_and_validated() -> None:
+    form = CreateEmployee()
+    outcome = form.update(started(form), {"first_name": 7, "last_name": "Lovelace"}, turn())
+    assert outcome.forms[-1]["values"] == {"last_name": "Lovelace"}
+    assert "first_name: Input should be a valid string" in outcome.message
+
+
+def test_a_failing_model_validator_rejects_the_changes_of_the_call() -> None:
+    form = CreateEmployee()
+    forms = form.update(started(form), {"first_name": "Ada", "last_name": "Lovelace"}, turn()).forms
+    outcome = form.update(forms, {"email": "ada@example.com"}, turn())
+    assert outcome.is_error
+    assert outcome.forms[-1]["values"] == {"first_name": "Ada", "last_name": "Lovelace"}
+    assert "email: Value error, the email must contain the last name" in outcome.message
+
+
+def test_schema_validators_see_the_form_context_and_its_clock() -> None:
+    form = ScheduleMeeting()
+    outcome = form.update(started(form), {"title": "Kickoff", "day": "2026-11-20"}, turn())
+    assert "the day must not be before today (2026-11-21)" in outcome.message
+    assert "day" not in outcome.forms[-1]["values"]
+
+
+def test_values_are_stored_json_safe() -> None:
+    form = ScheduleMeeting()
+    outcome = form.update(started(form), {"title": "Kickoff", "day": "today"}, turn())
+    assert outcome.forms[-1]["values"] == {"title": "Kickoff", "day": "2026-11-21"}
+    assert json.loads(json.dumps(outcome.forms)) == outcome.forms
+
+
+def test_resolve_field_hook_turns_a_reference_into_an_id() -> None:
+    form = CreateEmployee()
+    outcome = form.update(started(form), {"company": "ACME"}, turn())
+    assert outcome.forms[-1]["values"] == {"company": "company-1"}
+
+
+def test_resolve_field_hook_can_reject_a_value_with_its_message() -> None:
+    form = CreateEmployee()
+    outcome = form.update(started(form), {"company": "Globex", "first_name": "Ada"}, turn())
+    assert outcome.forms[-1]["values"] == {"first_name": "Ada"}
+    assert "company: no company named 'Globex'; known: Acme" in outcome.message
+
+
+def test_summary_hook_shapes_the_text_shown_at_filled() -> None:
+    form = ScheduleMeeting()
+    outcome = form.update(started(form), {"title": "Kickoff", "day": "2026-12-01"}, turn())
+    assert "Meeting 'Kickoff' on 2026-12-01" in outcome.message
+
+
+def test_update_arguments_that_are_not_an_object_are_refused() -> None:
+    form = CreateCompany()
+    forms = started(form)
+    outcome = form.update(forms, ["Acme"], turn())
+    assert outcome.is_error
+    assert outcome.forms == forms
+
+
+def test_update_of_a_form_that_is_not_active_is_a_state_error() -> None:
+    form = CreateCompany()
+    with pytest.raises(FormStateError):
+        form.update(filled_company(form), {"name": "x"}, turn())
+    with pytest.raises(FormStateError):
+        form.update([], {"name": "x"}, turn())
+
+
+# -- Finalize -----------------------------------------------------------------------------------------
+
+
+def test_finalize_false_reopens_the_form_for_changes() -> None:
+    form = CreateCompany()
+    outcome = form.finalize(filled_company(form), {"confirm": False}, turn(2))
+    assert outcome.forms[-1]["state"] == "ACTIVE"
+    assert outcome.forms[-1]["summary_turn"] is None
+    assert outcome.forms[-1]["values"] == {"name": "Acme", "employees": 250}
+    assert form.commits == []
+
+
+def test_finalize_without_user_turn_is_refused() -> None:
+    form = CreateCompany()
+    forms = filled_company(form)
+    outcome = form.finalize(forms, {"confirm": True}, turn(1))
+    assert outcome.is_error
+    assert "ask the user to confirm" in outcome.message
+    assert outcome.forms == forms
+    assert form.commits == []
+
+
+def test_finalize_after_a_user_turn_commits_with_the_form_id_and_validated_values() -> None:
+    form = ScheduleMeeting()
+    forms = form.update(started(form), {"title": "Kickoff", "day": "2026-12-01"}, turn(1)).forms
+    outcome = form.finalize(forms, {"confirm": True}, turn(2))
+    assert outcome.committed and outcome.popped
+    assert outcome.forms == []
+    assert outcome.message == "ScheduleMeeting saved. Result: ScheduleMeeting record 1"
+    context, fields = form.commits[0]
+    assert context == FormContext(form_id="form-1", now=NOW, values=forms[-1]["values"], thread_id="t")
+    assert fields == {"title": "Kickoff", "day": date(2026, 12, 1), "attendees": 2}
+
+
+def test_skip_confirm_allows_committing_in_the_turn_of_the_summary() -> None:
+    form = QuickNote()
+    forms = form.update(started(form), {"text": "call back"}, turn(1)).forms
+    outcome = form.finalize(forms, {"confirm": True}, turn(1))
+    assert outcome.committed
+    assert outcome.return_direct
+
+
+def test_a_failing_commit_keeps_the_form_filled_and_explains() -> None:
+    form = CreateCompany()
+    forms = filled_company(form)
+    form.ledger.fail_next = RuntimeError("CRM unreachable")
+    outcome = form.finalize(forms, {"confirm": True}, turn(2))
+    assert outcome.is_error
+    assert outcome.forms == forms
+    assert "not saved: CRM unreachable" in outcome.message
+
+
+def test_a_retried_commit_carries_the_same_idempotency_key() -> None:
+    form = CreateCompany()
+    forms = filled_company(form)
+    first = form.finalize(forms, {"confirm": True}, turn(2))
+    again = form.finalize(forms, {"confirm": True}, turn(3))
+    assert first.message == again.message
+    assert [context.form_id for context, _ in form.commits] == ["form-1", "form-1"]
+    assert len(form.ledger.writes) == 1
+
+
+@pytest.mark.parametrize("arguments", [{}, {"confirm": "yes"}, "true", None])
+def test_finalize_needs_a_boolean_confirm(arguments: object) -> None:
+    form = CreateCompany()
+    forms = filled_company(form)
+    outcome = form.finalize(forms, arguments, turn(2))
+    assert outcome.is_error
+    assert outcome.forms == forms
+
+
+def test_finalize_of_an_active_form_is_a_state_error() -> None:
+    form = CreateCompany()
+    with pytest.raises(FormStateError):
+        form.finalize(started(form), {"confirm": True}, turn(2))
+
+
+# -- Statelessness and views --------------------------------------------------------------------------
+
+
+def test_one_form_definition_serves_independent_conversations() -> None:
+    form = CreateCompany()
+    first = form.update(started(form), {"name": "Acme"}, turn()).forms
+    second = form.update(started(form), {"name": "Globex"}, turn()).forms
+    assert first[-1]["values"] == {"name": "Acme"}
+    assert second[-1]["values"] == {"name": "Globex"}
+
+
+def test_public_view_lists_the_missing_required_fields() -> None:
+    form = CreateEmployee()
+    forms = form.update(started(form), {"first_name": "Ada"}, turn()).forms
+    assert form.public_view(forms[-1]) == {
+        "name": "CreateEmployee",
+        "state": FormToolState.ACTIVE,
+        "values": {"first_name": "Ada"},
+        "missing": ["last_name", "email"],
+    }
+
+
+def test_update_variant_offers_every_field_as_optional() -> None:
+    schema = CreateCompany().variant(FormToolState.ACTIVE).tool_call_schema.model_json_schema()
+    assert set(schema["properties"]) == {"name", "employees", "domain", "ideal_customer"}
+    assert schema.get("required", []) == []
+    assert schema["properties"]["employees"]["description"] == "How many people work there"
+
+
+def test_start_and_finalize_variants_have_their_own_arguments() -> None:
+    form = CreateCompany()
+    start = form.variant(FormToolState.INACTIVE).tool_call_schema.model_json_schema()
+    finalize = form.variant(FormToolState.FILLED).tool_call_schema.model_json_schema()
+    assert start.get("properties", {}) == {}
+    assert finalize["required"] == ["confirm"]
+    assert form.variant(FormToolState.FILLED).name == "CreateCompanyFinalize"
