@@ -2,14 +2,87 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from typing import Annotated
+
 import typer
 
+from crm_tools.backends.base import PLURALS
+
 app = typer.Typer(help="The CRM agent environment: serve it, or look inside a store.", no_args_is_help=True)
+data_app = typer.Typer(help="Read the records of a CRM store.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_OBJECTS = {plural: name for name, plural in PLURALS.items()} | {name: name for name in PLURALS}
 
 
 @app.callback()
 def _root() -> None:
-    """Keeps `crm-env` a command group even while it has one command."""
+    """Keeps `crm-env` a command group."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 8000,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option("--api-key", help="An accepted API key (repeatable); also from CRM_ENV_API_KEYS=K1,K2."),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Serve one shared durable CRM (sqlite:///file.db or postgresql://...) to every connection."),
+    ] = None,
+    max_sessions: Annotated[int, typer.Option(help="Concurrent connections; more are refused.")] = 256,
+    max_frame_bytes: Annotated[int, typer.Option(help="Largest accepted frame; larger closes with 1009.")] = 1 << 20,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Serve the CRM agent environment over WebSocket at ws://HOST:PORT/ws (GET /healthz for probes)."""
+    from crm_tools.env.auth import ApiKeys
+    from crm_tools.env_server import EnvServerConfig, run_env_server
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        keys = ApiKeys.from_sources(api_key or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--api-key") from None
+    config = EnvServerConfig(
+        api_keys=keys,
+        host=host,
+        port=port,
+        store=store,
+        max_sessions=max_sessions,
+        max_frame_bytes=max_frame_bytes,
+    )
+    run_env_server(config)
+
+
+@data_app.command("list")
+def data_list(
+    object_name: Annotated[str, typer.Argument(help="companies, people, opportunities, notes, tasks, ...")],
+    store: Annotated[str, typer.Option(help="The store URL (sqlite:///file.db or postgresql://...).")],
+    filter: Annotated[str | None, typer.Option(help='e.g. name[ilike]:"%acme%"')] = None,
+    order_by: Annotated[str | None, typer.Option(help="e.g. name[DescNullsLast]")] = None,
+    limit: Annotated[int, typer.Option(help="At most 200.")] = 60,
+    depth: Annotated[int, typer.Option(help="0 or 1.")] = 0,
+) -> None:
+    """Print one page of records of a store as JSON (the list body of CRM.md)."""
+    from crm_tools.backends.sql import SqlBackend
+    from crm_tools.errors import CRMError
+
+    name = _OBJECTS.get(object_name)
+    if name is None:
+        raise typer.BadParameter(f"unknown object '{object_name}'; accepted: {', '.join(PLURALS.values())}")
+    backend = SqlBackend(store)
+    try:
+        body = backend.list(name, filter=filter, order_by=order_by, limit=limit, depth=depth)  # type: ignore[arg-type]
+    except CRMError as exc:
+        typer.echo(json.dumps(exc.body(), indent=2), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        backend.close()
+    typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
 
 
 def main() -> None:
