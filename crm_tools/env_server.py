@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHeader
 from websockets.headers import parse_subprotocol
 from websockets.http11 import Request, Response
 
+from crm_tools.backends.base import CRMBackend
 from crm_tools.env.actions import ActionShapeError
 from crm_tools.env.auth import ApiKeys
 from crm_tools.env.protocol import (
@@ -67,7 +68,7 @@ _ws_log.addFilter(_RedactKeys())
 
 @dataclass
 class EnvServerConfig:
-    api_keys: Sequence[str]
+    api_keys: Sequence[str] | ApiKeys
     host: str = "127.0.0.1"
     port: int = 8000
     store: str | None = None
@@ -79,11 +80,15 @@ class EnvServerConfig:
 def _make_source(store: str | None) -> CRMSource:
     # Imported here so the protocol layer stays importable without the SQL store.
     from crm_tools.backends.sql import SqlBackend
-    from crm_tools.seed import seed_demo_data
+
+    def seed_data(backend: CRMBackend, seed: int) -> None:
+        from crm_tools.seed import seed_demo_data
+
+        seed_demo_data(backend, seed)
 
     if store:
         return SharedSource(SqlBackend(store))
-    return EpisodeSource(lambda: SqlBackend("sqlite://"), seed_demo_data)
+    return EpisodeSource(lambda: SqlBackend("sqlite://"), seed_data)
 
 
 class _Live:
