@@ -75,6 +75,8 @@ class EnvServerConfig:
     max_sessions: int = DEFAULT_MAX_SESSIONS
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     shutdown_timeout: float = 10.0
+    # Off only to emulate a server that speaks just the standard vocabulary (client tests).
+    advertise_extensions: bool = True
 
 
 def _make_source(store: str | None) -> CRMSource:
@@ -187,7 +189,9 @@ class EnvServer:
             if connection.request
             else ""
         )
-        session = Session(self._source, api_url=f"ws://{host}/ws")
+        session = Session(
+            self._source, api_url=f"ws://{host}/ws", advertise_extensions=self.config.advertise_extensions
+        )
         live = _Live(session)
         self._live[connection] = live
         try:
@@ -267,6 +271,7 @@ async def serve_env(
     max_sessions: int = DEFAULT_MAX_SESSIONS,
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     shutdown_timeout: float = 10.0,
+    advertise_extensions: bool = True,
 ) -> AsyncIterator[EnvServer]:
     """A running server for the duration of the block; ``port=0`` picks a free port."""
     config = EnvServerConfig(
@@ -277,6 +282,7 @@ async def serve_env(
         max_sessions=max_sessions,
         max_frame_bytes=max_frame_bytes,
         shutdown_timeout=shutdown_timeout,
+        advertise_extensions=advertise_extensions,
     )
     server = EnvServer(config)
     await server.start()

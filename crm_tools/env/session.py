@@ -81,9 +81,10 @@ def _record_key(prefix: str, object_name: str) -> str:
 
 
 class Session:
-    def __init__(self, source: CRMSource, *, api_url: str = "") -> None:
+    def __init__(self, source: CRMSource, *, api_url: str = "", advertise_extensions: bool = True) -> None:
         self._source = source
         self._api_url = api_url
+        self._extensions = [EXTENSION] if advertise_extensions else []
         self._backend: CRMBackend | None = None
         self._new_episode()
 
@@ -109,7 +110,7 @@ class Session:
         return observation(
             success=True,
             data={},
-            metadata={"server": SERVER_NAME, "mode": self._source.mode, "extensions": [EXTENSION]},
+            metadata={"server": SERVER_NAME, "mode": self._source.mode, "extensions": self._extensions},
         )
 
     def step(self, action: Any) -> dict[str, Any]:
