@@ -43,3 +43,10 @@ class CRMError(Exception):
 class NotFoundError(CRMError):
     def __init__(self, message: str) -> None:
         super().__init__(message, status_code=404, code="NOT_FOUND")
+
+
+class StoreURLError(CRMError, ValueError):
+    """A store URL that no backend accepts; the message lists the accepted forms."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status_code=400, code="UNSUPPORTED_STORE")
