@@ -32,10 +32,13 @@ def serve(
     ] = None,
     store: Annotated[
         str | None,
-        typer.Option(help="Serve one shared durable CRM (sqlite:///file.db or postgresql://...) to every connection."),
+        typer.Option(
+            help="Serve one shared durable CRM (sqlite:///file.db or postgresql://...) to every connection."
+        ),
     ] = None,
     max_sessions: Annotated[int, typer.Option(help="Concurrent connections; more are refused.")] = 256,
-    max_frame_bytes: Annotated[int, typer.Option(help="Largest accepted frame; larger closes with 1009.")] = 1 << 20,
+    max_frame_bytes: Annotated[int, typer.Option(help="Largest accepted frame; larger closes with 1009.")] = 1
+    << 20,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Serve the CRM agent environment over WebSocket at ws://HOST:PORT/ws (GET /healthz for probes)."""
