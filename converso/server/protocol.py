@@ -142,15 +142,39 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
+TOOL_RESULT_PREVIEW = 500
+
+
 def event_frame(event: Any) -> dict[str, Any]:
-    """One engine stream event as a server frame: ``{"type": kind, ...payload}``."""
+    """One engine stream event as a server frame.
+
+    ``token`` {text}; ``tool`` {name, args, result (first 500 characters), is_error}; ``form`` {form};
+    ``reply`` {text, form}; engine ``error`` events become ``error`` frames with code ``turn_failed``.
+    """
     data = to_jsonable(event)
     if not isinstance(data, dict) or "type" not in data:
         raise TypeError(f"agent events must carry a 'type'; got {event!r}")
-    if data["type"] == "error":
+    kind = data["type"]
+    if kind == "error":
         message = data.get("message") or data.get("text") or "The turn failed."
         return error_frame(ErrorCode.TURN_FAILED, str(message))
-    return {k: v for k, v in data.items() if v is not None or k in ("form", "type")}
+    if kind == "reply":
+        reply = data.get("reply") if isinstance(data.get("reply"), dict) else data
+        return {"type": "reply", "text": reply.get("text", ""), "form": reply.get("form")}
+    if kind == "tool":
+        result = data.get("result")
+        if isinstance(result, str) and len(result) > TOOL_RESULT_PREVIEW:
+            result = result[: TOOL_RESULT_PREVIEW - 1] + "…"
+        return {
+            "type": "tool",
+            "name": data.get("name"),
+            "args": data.get("args"),
+            "result": result,
+            "is_error": bool(data.get("is_error", False)),
+        }
+    if kind == "form":
+        return {"type": "form", "form": data.get("form")}
+    return data
 
 
 def encode(frame: dict[str, Any]) -> str:
