@@ -1,6 +1,8 @@
 """The form engine: FormTool state machine, FormReset, the FormAgentExecutor graph and its model factory."""
 
+from converso.form_agent.checkpoint import open_checkpointer
 from converso.form_agent.dispatch import filter_active_tools, public_form, run_tool_call
+from converso.form_agent.executor import FormAgentExecutor
 from converso.form_agent.form_tool import (
     FormContext,
     FormFieldError,
@@ -9,12 +11,21 @@ from converso.form_agent.form_tool import (
     FormToolOutcome,
     TurnContext,
 )
+from converso.form_agent.graph import ModelCallError
+from converso.form_agent.history import history_window
+from converso.form_agent.model_factory import ModelConfigurationError, ModelFactory
+from converso.form_agent.prompts import build_system_prompt
+from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.reset import FormReset
 from converso.form_agent.state import AgentState, FormSnapshot, FormToolState, PublicForm
 
 __all__ = [
     "AgentState",
+    "ErrorEvent",
+    "Event",
+    "FormAgentExecutor",
     "FormContext",
+    "FormEvent",
     "FormFieldError",
     "FormReset",
     "FormSnapshot",
@@ -22,9 +33,19 @@ __all__ = [
     "FormTool",
     "FormToolOutcome",
     "FormToolState",
+    "ModelCallError",
+    "ModelConfigurationError",
+    "ModelFactory",
     "PublicForm",
+    "Reply",
+    "ReplyEvent",
+    "TokenEvent",
+    "ToolEvent",
     "TurnContext",
+    "build_system_prompt",
     "filter_active_tools",
+    "history_window",
+    "open_checkpointer",
     "public_form",
     "run_tool_call",
 ]

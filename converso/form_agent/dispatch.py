@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
-from converso.form_agent.form_tool import FormTool, FormToolOutcome, TurnContext
+from converso.form_agent.form_tool import FormTool, FormToolOutcome, TurnContext, find_form
 from converso.form_agent.reset import FormReset
 from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, active_form
 
@@ -42,7 +42,7 @@ def public_form(tools: Sequence[BaseTool], forms: list[FormSnapshot] | None) -> 
     top = active_form(forms)
     if top is None:
         return None
-    return _form_tool(tools, top["name"]).public_view(top)
+    return find_form(tools, top["name"]).public_view(top)
 
 
 def run_tool_call(
@@ -98,14 +98,16 @@ def _run_visible(
             f"{'.'.join(map(str, error['loc'])) or 'arguments'}: {error['msg']}"
             for error in exc.errors(include_url=False)
         )
-        return FormToolOutcome(forms=forms, message=f"Invalid arguments for {tool.name}: {problems}", is_error=True)
+        return FormToolOutcome(
+            forms=forms, message=f"Invalid arguments for {tool.name}: {problems}", is_error=True
+        )
     except Exception as exc:
         return FormToolOutcome(forms=forms, message=f"{tool.name} failed: {exc}", is_error=True)
     return FormToolOutcome(forms=forms, message=_text(result), return_direct=bool(tool.return_direct))
 
 
 def _resume_note(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> str:
-    form = _form_tool(tools, snapshot["name"])
+    form = find_form(tools, snapshot["name"])
     values = json.dumps(snapshot["values"], ensure_ascii=False)
     if snapshot["state"] == FormToolState.FILLED.value:
         then = f"it is filled; ask the user to confirm it and call {form.finalize_name}."
@@ -117,16 +119,13 @@ def _resume_note(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> str:
 
 def _owner(tools: Sequence[BaseTool], variant_name: str) -> FormTool | None:
     for tool in tools:
-        if isinstance(tool, FormTool) and variant_name in (tool.start_name, tool.update_name, tool.finalize_name):
+        if isinstance(tool, FormTool) and variant_name in (
+            tool.start_name,
+            tool.update_name,
+            tool.finalize_name,
+        ):
             return tool
     return None
-
-
-def _form_tool(tools: Sequence[BaseTool], name: str) -> FormTool:
-    for tool in tools:
-        if isinstance(tool, FormTool) and tool.name == name:
-            return tool
-    raise LookupError(f"the conversation has an open form {name!r} but no FormTool of that name was given")
 
 
 def _argument_names(tool: BaseTool) -> list[str]:

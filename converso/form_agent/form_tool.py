@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -174,7 +174,9 @@ class FormTool(StructuredTool):
         )
 
     def _run_when_complete(self, context: FormContext, /, **fields: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must implement _run_when_complete(context, /, **fields)")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _run_when_complete(context, /, **fields)"
+        )
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(
@@ -246,7 +248,9 @@ class FormTool(StructuredTool):
         snapshot = self._own_active(forms, FormToolState.FILLED)
         confirm = arguments.get("confirm") if isinstance(arguments, dict) else None
         if not isinstance(confirm, bool):
-            return self._refuse(forms, f"{self.finalize_name} needs {{\"confirm\": true}} or {{\"confirm\": false}}.")
+            return self._refuse(
+                forms, f'{self.finalize_name} needs {{"confirm": true}} or {{"confirm": false}}.'
+            )
         if not confirm:
             reopened = FormSnapshot(**{**snapshot, "state": FormToolState.ACTIVE.value, "summary_turn": None})
             return FormToolOutcome(
@@ -284,7 +288,10 @@ class FormTool(StructuredTool):
 
     def context_for(self, snapshot: FormSnapshot, turn: TurnContext) -> FormContext:
         return FormContext(
-            form_id=snapshot["form_id"], now=turn.now, values=dict(snapshot["values"]), thread_id=turn.thread_id
+            form_id=snapshot["form_id"],
+            now=turn.now,
+            values=dict(snapshot["values"]),
+            thread_id=turn.thread_id,
         )
 
     def public_view(self, snapshot: FormSnapshot) -> PublicForm:
@@ -337,6 +344,13 @@ class FormTool(StructuredTool):
 
 class FormStateError(RuntimeError):
     """A transition was asked for a form that is not in the state it needs (a bug in the caller)."""
+
+
+def find_form(tools: Sequence[BaseTool], name: str) -> FormTool:
+    for tool in tools:
+        if isinstance(tool, FormTool) and tool.name == name:
+            return tool
+    raise LookupError(f"the conversation has an open form {name!r} but no FormTool of that name was given")
 
 
 def _not_executable(**_: Any) -> Any:

@@ -1,0 +1,299 @@
+"""FormAgentExecutor: the thread-level API over the form graph (send a message, get the reply)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.errors import GraphRecursionError
+from langgraph.types import StateSnapshot
+
+from converso.form_agent.checkpoint import CheckpointerSpec, open_checkpointer
+from converso.form_agent.dispatch import public_form
+from converso.form_agent.form_tool import FormTool
+from converso.form_agent.graph import Engine, ModelCallError, build_graph
+from converso.form_agent.model_factory import ModelFactory
+from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
+from converso.form_agent.reset import FormReset
+from converso.form_agent.state import PublicForm
+
+DEFAULT_HISTORY_WINDOW = 40
+
+
+class FormAgentExecutor:
+    """Conversations that fill forms, one per thread id, persisted by a LangGraph checkpointer.
+
+    ``model``: a chat model, a :class:`ModelFactory`, or a model string (see ModelFactory).
+    ``checkpointer``: None (in memory), a LangGraph saver, a SQLite path / ``sqlite:///`` URL / connection,
+    or a ``postgresql://`` URL / psycopg connection or pool.
+    ``clock`` is "now" for prompts and FormTools; ``id_factory`` makes form ids (the commits' idempotency
+    keys). Fixing both makes a replayed conversation deterministic.
+
+    A turn is atomic: its state is written once, when it ends (``durability="exit"``), and a turn that
+    fails is rolled back to the checkpoint it started from. Turns of one thread are serialized within
+    this process. The async methods run the turn on a worker thread, so the same (sync) checkpointer
+    serves both APIs.
+    """
+
+    def __init__(
+        self,
+        tools: Sequence[BaseTool],
+        model: BaseChatModel | ModelFactory | str | None = None,
+        checkpointer: CheckpointerSpec = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        id_factory: Callable[[], str] | None = None,
+        system_prompt: str | None = None,
+        history_window: int = DEFAULT_HISTORY_WINDOW,
+        max_error_rounds: int = 3,
+        recursion_limit: int = 50,
+        max_workers: int = 16,
+    ) -> None:
+        self.tools = _with_reset(tools)
+        self.models = model if isinstance(model, ModelFactory) else ModelFactory(model)
+        if history_window <= 0:
+            raise ValueError(f"history_window must be at least 1 message, got {history_window}")
+        if max_error_rounds <= 0:
+            raise ValueError(f"max_error_rounds must be at least 1, got {max_error_rounds}")
+        engine = Engine(
+            tools=self.tools,
+            models=self.models,
+            clock=clock or _utc_now,
+            id_factory=id_factory or _new_id,
+            system_prompt=system_prompt,
+            history_window=history_window,
+            max_error_rounds=max_error_rounds,
+        )
+        self._checkpointer = open_checkpointer(checkpointer)
+        self.graph = build_graph(engine, self._checkpointer.saver)
+        self.recursion_limit = recursion_limit
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="converso-turn")
+
+    # -- turns ----------------------------------------------------------------------------------------
+
+    def send(self, thread_id: str, text: str) -> Reply:
+        reply: Reply | None = None
+        for event in self.stream(thread_id, text, tokens=False):
+            if isinstance(event, ReplyEvent):
+                reply = event.reply
+        assert reply is not None  # every turn ends with a ReplyEvent
+        return reply
+
+    async def asend(self, thread_id: str, text: str) -> Reply:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.send, thread_id, text)
+
+    async def astream(self, thread_id: str, text: str) -> AsyncIterator[Event]:
+        """Events of one turn as they happen: tokens, tool calls, form changes, errors, then the reply."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: Any) -> None:
+            # If the consumer's loop is gone the turn still completes; its events have nowhere to go.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def produce() -> None:
+            try:
+                for event in self.stream(thread_id, text, tokens=True):
+                    put(event)
+            except BaseException as exc:
+                put(_Failure(exc))
+            finally:
+                put(_END)
+
+        producer = loop.run_in_executor(self._pool, produce)
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            # An abandoned stream still lets the turn finish, so the thread's state stays whole.
+            await producer
+
+    def stream(self, thread_id: str, text: str, *, tokens: bool = True) -> Iterator[Event]:
+        """The synchronous event stream of one turn (``astream`` runs it on a worker thread)."""
+        config = self._config(thread_id)
+        with self._lock_for(thread_id):
+            before = self.graph.get_state(config)
+            forms_before = before.values.get("forms")
+            modes = ["updates", "messages"] if tokens else ["updates"]
+            calls: dict[str, tuple[str, Any]] = {}
+            gave_up = False
+            try:
+                for mode, data in self.graph.stream(
+                    _turn_input(text), config, stream_mode=modes, durability="exit"
+                ):
+                    if mode == "messages":
+                        chunk, metadata = data
+                        if metadata.get("langgraph_node") == "agent" and _is_text_chunk(chunk):
+                            yield TokenEvent(chunk.text)
+                        continue
+                    for node, update in (data or {}).items():
+                        if node == "agent":
+                            calls.update(_tool_calls(update["messages"][-1]))
+                        elif node == "tool":
+                            yield from self._tool_events(update, calls)
+                        elif node == "give_up":
+                            gave_up = True
+            except (ModelCallError, GraphRecursionError) as exc:
+                self._roll_back(thread_id, before)
+                message = _failure_text(exc)
+                yield ErrorEvent(message)
+                yield ReplyEvent(
+                    Reply(text=message, form=public_form(self.tools, forms_before), error=message)
+                )
+                return
+            except BaseException:
+                self._roll_back(thread_id, before)
+                raise
+            after = self.graph.get_state(config).values
+            reply = Reply(
+                text=_reply_text(after["messages"]),
+                form=public_form(self.tools, after.get("forms")),
+                error=after.get("last_error") if gave_up else None,
+            )
+            if gave_up:
+                yield ErrorEvent(reply.text)
+            yield ReplyEvent(reply)
+
+    # -- thread state ---------------------------------------------------------------------------------
+
+    def get_form(self, thread_id: str) -> PublicForm | None:
+        """The active form of the thread, or None."""
+        return public_form(self.tools, self.graph.get_state(self._config(thread_id)).values.get("forms"))
+
+    def reset_form(self, thread_id: str) -> PublicForm | None:
+        """Drop the active form without saving it (an interrupted form resumes); returns the dropped form."""
+        config = self._config(thread_id)
+        with self._lock_for(thread_id):
+            forms = self.graph.get_state(config).values.get("forms") or []
+            if not forms:
+                return None
+            dropped = public_form(self.tools, forms)
+            # As if the agent node wrote it: the graph then has nothing pending for this thread.
+            self.graph.update_state(config, {"forms": forms[:-1]}, as_node="agent")
+            return dropped
+
+    def messages(self, thread_id: str) -> list[AnyMessage]:
+        return list(self.graph.get_state(self._config(thread_id)).values.get("messages", []))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._checkpointer.close()
+
+    def __enter__(self) -> FormAgentExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _config(self, thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
+
+    def _lock_for(self, thread_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(thread_id, threading.Lock())
+
+    def _roll_back(self, thread_id: str, before: StateSnapshot) -> None:
+        if before.config.get("configurable", {}).get("checkpoint_id") is None:
+            self._checkpointer.saver.delete_thread(thread_id)
+        else:
+            # A copy of the turn's starting checkpoint becomes the latest one.
+            self.graph.update_state(before.config, None, as_node="__copy__")
+
+    def _tool_events(self, update: dict[str, Any], calls: dict[str, tuple[str, Any]]) -> Iterator[Event]:
+        for message in update["messages"]:
+            name, args = calls.get(message.tool_call_id, (message.name or "", None))
+            yield ToolEvent(name=name, args=args, result=message.text, is_error=message.status == "error")
+        yield FormEvent(public_form(self.tools, update.get("forms")))
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def _with_reset(tools: Sequence[BaseTool]) -> list[BaseTool]:
+    tools = list(tools)
+    if any(isinstance(tool, FormTool) for tool in tools) and not any(isinstance(t, FormReset) for t in tools):
+        tools.append(FormReset())
+    names: dict[str, BaseTool] = {}
+    for tool in tools:
+        for name in _offered_names(tool):
+            if name in names:
+                raise ValueError(
+                    f"two tools would be offered to the model as {name!r}; tool names must be unique"
+                )
+            names[name] = tool
+    return tools
+
+
+def _offered_names(tool: BaseTool) -> list[str]:
+    if isinstance(tool, FormTool):
+        return [tool.start_name, tool.update_name, tool.finalize_name]
+    return [tool.name]
+
+
+def _turn_input(text: str) -> dict[str, Any]:
+    return {
+        "messages": [HumanMessage(text)],
+        "turn": 1,
+        "error_rounds": 0,
+        "last_error": None,
+        "forced_tool": None,
+        "stop": False,
+    }
+
+
+def _tool_calls(message: Any) -> dict[str, tuple[str, Any]]:
+    if not isinstance(message, AIMessage):
+        return {}
+    calls = {call["id"] or "": (call["name"], call["args"]) for call in message.tool_calls}
+    calls.update(
+        {bad.get("id") or "": (bad.get("name") or "", bad.get("args")) for bad in message.invalid_tool_calls}
+    )
+    return calls
+
+
+def _is_text_chunk(chunk: Any) -> bool:
+    return isinstance(chunk, AIMessageChunk) and bool(chunk.text)
+
+
+def _reply_text(messages: list[AnyMessage]) -> str:
+    last = messages[-1] if messages else None
+    if isinstance(last, AIMessage | ToolMessage):
+        return last.text
+    return ""
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, GraphRecursionError):
+        return "Sorry, this took too many steps and was stopped. Nothing from this message was kept."
+    return f"Sorry, the language model failed ({exc}). Nothing from this message was kept; please try again."
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,150 @@
+"""The LangGraph graph: an ``agent`` node (one model call) and a ``tool`` node (the calls it made).
+
+agent → tool when the model calls tools, agent → END when it answers in text; tool → agent to continue,
+tool → END when a tool returns directly, tool → give_up after too many failing rounds in a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from converso.form_agent.dispatch import filter_active_tools, run_tool_call
+from converso.form_agent.form_tool import TurnContext
+from converso.form_agent.history import history_window
+from converso.form_agent.model_factory import ModelFactory
+from converso.form_agent.prompts import build_system_prompt
+from converso.form_agent.state import AgentState
+
+
+class ModelCallError(RuntimeError):
+    """The chat model raised (after its own retries); the turn is abandoned."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Everything the nodes need besides the state."""
+
+    tools: Sequence[BaseTool]
+    models: ModelFactory
+    clock: Callable[[], datetime]
+    id_factory: Callable[[], str]
+    system_prompt: str | None
+    history_window: int
+    max_error_rounds: int
+
+
+@dataclass(frozen=True)
+class _Call:
+    id: str
+    name: str
+    args: Any
+
+
+def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
+    def agent(state: AgentState) -> dict[str, Any]:
+        forms = state.get("forms") or []
+        visible = filter_active_tools(engine.tools, forms)
+        forced = state.get("forced_tool")
+        if forced not in {tool.name for tool in visible}:
+            forced = None
+        prompt = build_system_prompt(
+            engine.tools,
+            forms,
+            engine.clock(),
+            base=engine.system_prompt,
+            last_error=state.get("last_error") if state.get("error_rounds") else None,
+        )
+        messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window)]
+        try:
+            response = engine.models.bind(visible, forced).invoke(messages)
+        except Exception as exc:
+            raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
+        return {"messages": [response], "forced_tool": None}
+
+    def tool(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        forms = state.get("forms") or []
+        turn = TurnContext(
+            number=state.get("turn", 1),
+            now=engine.clock(),
+            thread_id=config.get("configurable", {}).get("thread_id"),
+            new_id=engine.id_factory,
+        )
+        results: list[ToolMessage] = []
+        errors: list[str] = []
+        forced: str | None = None
+        direct = True
+        for call in _calls(state["messages"][-1]):
+            outcome = run_tool_call(engine.tools, forms, call.name, call.args, turn)
+            forms = outcome.forms
+            forced = outcome.force_tool
+            direct = direct and outcome.return_direct and not outcome.is_error
+            if outcome.is_error:
+                errors.append(f"{call.name}: {outcome.message}")
+            results.append(
+                ToolMessage(
+                    content=outcome.message,
+                    tool_call_id=call.id,
+                    name=call.name,
+                    status="error" if outcome.is_error else "success",
+                )
+            )
+        return {
+            "messages": results,
+            "forms": forms,
+            "forced_tool": forced,
+            "error_rounds": state.get("error_rounds", 0) + 1 if errors else 0,
+            "last_error": " ".join(errors) or None,
+            "stop": direct and bool(results),
+        }
+
+    def give_up(state: AgentState) -> dict[str, Any]:
+        text = (
+            f"Sorry, I could not complete this: my last {state.get('error_rounds', 0)} attempts failed. "
+            f"Last error: {state.get('last_error')}"
+        )
+        return {"messages": [AIMessage(content=text)]}
+
+    def route_after_agent(state: AgentState) -> Literal["tool", "__end__"]:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+            return "tool"
+        return END
+
+    def route_after_tool(state: AgentState) -> Literal["agent", "give_up", "__end__"]:
+        if state.get("error_rounds", 0) >= engine.max_error_rounds:
+            return "give_up"
+        if state.get("stop"):
+            return END
+        return "agent"
+
+    graph = StateGraph(AgentState)
+    graph.add_node("agent", agent)
+    graph.add_node("tool", tool)
+    graph.add_node("give_up", give_up)
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", route_after_agent)
+    graph.add_conditional_edges("tool", route_after_tool)
+    graph.add_edge("give_up", END)
+    return graph.compile(checkpointer=checkpointer)
+
+
+def _calls(message: Any) -> list[_Call]:
+    if not isinstance(message, AIMessage):
+        return []
+    calls = [_Call(call["id"] or "", call["name"], call["args"]) for call in message.tool_calls]
+    # Arguments that did not parse stay raw text, so the tool result can say the JSON was malformed.
+    calls += [
+        _Call(bad.get("id") or "", bad.get("name") or "", bad.get("args") or "")
+        for bad in message.invalid_tool_calls
+    ]
+    return calls
