@@ -167,10 +167,11 @@ class EnvServer:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        # In-memory SQLite is CPU-bound and tied to the loop's thread: run it inline. A durable store
-        # waits on I/O (PostgreSQL), so it runs in worker threads to keep other sessions moving.
-        if self._source.mode == "episode":
+    async def _run(self, function: Callable[..., T], *args: Any, heavy: bool = False) -> T:
+        # A step on in-memory SQLite is a fraction of a millisecond of CPU: inline is fastest. A durable
+        # store waits on I/O (PostgreSQL) and seeding an episode takes a while, so those run in worker
+        # threads to keep the other sessions moving.
+        if self._source.mode == "episode" and not heavy:
             return function(*args)
         return await asyncio.to_thread(function, *args)
 
@@ -224,7 +225,7 @@ class EnvServer:
             if frame.type == "state":
                 return state_frame(await self._run(session.state))
             if frame.type == "reset":
-                return observation_frame(await self._run(session.reset, frame.data.get("seed")))
+                return observation_frame(await self._run(session.reset, frame.data.get("seed"), heavy=True))
             return observation_frame(await self._run(session.step, frame.data))
         except FrameError as exc:
             return error_frame(exc.code, exc.message)

@@ -125,6 +125,7 @@ class EnvBackend:
                 compression=None,
                 # A proxy configured for the outside world must not capture a local server.
                 proxy=None if host in _LOOPBACK else True,
+                legacy=True,  # the connection outlives any one block: it is closed by close()
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
