@@ -432,12 +432,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send_bytes(
-        self, code: int, content_type: str, payload: bytes, headers: Mapping[str, str] = {}
+        self, code: int, content_type: str, payload: bytes, headers: Mapping[str, str] | None = None
     ) -> None:
-        self._start_response(code, content_type, {**headers, "Content-Length": str(len(payload))})
+        self._start_response(code, content_type, {**(headers or {}), "Content-Length": str(len(payload))})
         self.wfile.write(payload)
 
-    def _send_json(self, code: int, body: Any, headers: Mapping[str, str] = {}) -> None:
+    def _send_json(self, code: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         self._send_bytes(code, "application/json", json.dumps(body, ensure_ascii=False).encode(), headers)
 
     def _send_error(
@@ -447,9 +447,9 @@ class _Handler(BaseHTTPRequestHandler):
         *,
         retry: bool | None = None,
         error_code: str | None = None,
-        extra_headers: Mapping[str, str] = {},
+        extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        headers = dict(extra_headers)
+        headers = dict(extra_headers or {})
         if retry is not None:
             # The openai client obeys this header, so an exhausted script fails at once instead of retrying.
             headers["x-should-retry"] = "true" if retry else "false"

@@ -61,6 +61,10 @@ class ScriptedChatModel(BaseChatModel):
     provider would); or a callable receiving the :class:`ScriptedRequest` and returning one of the above
     (to check expectations per call). ``requests`` records every call; running past the end raises
     :class:`ScriptExhaustedError`.
+
+    When streamed, tool arguments travel as text chunks and langchain-core parses them leniently, as it
+    does for a provider: a truncated object like ``'{"name": "Acme"'`` then parses, while text that is no
+    JSON at all (``"name=Acme"``) stays an invalid tool call in both modes.
     """
 
     responses: list[Any]

@@ -33,8 +33,14 @@ def filled_company(form: CreateCompany):
 def test_start_opens_an_active_form_with_a_fresh_id_and_forces_update() -> None:
     outcome = CreateCompany().start([], turn())
     assert outcome.forms == [
-        {"form_id": "form-1", "name": "CreateCompany", "state": "ACTIVE", "values": {}, "errors": {},
-         "summary_turn": None}
+        {
+            "form_id": "form-1",
+            "name": "CreateCompany",
+            "state": "ACTIVE",
+            "values": {},
+            "errors": {},
+            "summary_turn": None,
+        }
     ]
     assert outcome.force_tool == "CreateCompanyUpdate"
     assert not outcome.is_error
@@ -110,7 +116,9 @@ def test_unknown_field_is_rejected_with_the_accepted_fields_and_the_rest_is_stor
     outcome = form.update(started(form), {"name": "Acme", "colour": "red"}, turn())
     assert outcome.is_error
     assert outcome.forms[-1]["values"] == {"name": "Acme"}
-    assert "colour: unknown field; accepted fields: name, employees, domain, ideal_customer" in outcome.message
+    assert (
+        "colour: unknown field; accepted fields: name, employees, domain, ideal_customer" in outcome.message
+    )
 
 
 @pytest.mark.parametrize(("field", "falsy"), [("employees", 0), ("name", ""), ("ideal_customer", False)])

@@ -1,0 +1,399 @@
+"""The form graph driven through FormAgentExecutor.send, with a scripted model choosing the calls."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from langchain_core.messages import SystemMessage, ToolMessage
+from langchain_core.tools import tool
+
+from tests.engine.conftest import NOW, call, calls
+from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote
+
+
+@tool
+def lookup_company(name: str) -> str:
+    """Look a company up by name."""
+    if name == "boom":
+        raise RuntimeError("directory offline")
+    return f"{name}: 250 employees"
+
+
+def tool_results(model, index: int) -> list[str]:
+    return [m.text for m in model.requests[index].messages if isinstance(m, ToolMessage)]
+
+
+def company_script() -> list:
+    return [
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Acme"}),
+        "How many people work at Acme?",
+        call("CreateCompanyUpdate", {"employees": 250}),
+        "Acme, 250 people. Shall I save it?",
+        call("CreateCompanyFinalize", {"confirm": True}),
+        "Saved.",
+    ]
+
+
+def test_a_form_is_filled_over_three_turns_and_committed_once(make_executor) -> None:
+    form = CreateCompany()
+    executor, _ = make_executor([form], company_script())
+    first = executor.send("t", "Add Acme please")
+    assert first.text == "How many people work at Acme?"
+    assert first.form == {
+        "name": "CreateCompany",
+        "state": "ACTIVE",
+        "values": {"name": "Acme"},
+        "missing": ["employees"],
+    }
+    second = executor.send("t", "250")
+    assert second.form["state"] == "FILLED"
+    third = executor.send("t", "yes")
+    assert third.text == "Saved."
+    assert third.form is None
+    assert form.ledger.writes == [{"name": "Acme", "employees": 250, "domain": None, "ideal_customer": None}]
+    assert form.commits[0][0].form_id == "form-1"
+    assert form.commits[0][0].thread_id == "t"
+
+
+def test_start_forces_the_next_model_call_to_update(make_executor) -> None:
+    executor, model = make_executor([CreateCompany()], company_script()[:3])
+    executor.send("t", "Add Acme")
+    assert [r.tool_choice for r in model.requests] == [None, "CreateCompanyUpdate", None]
+
+
+def test_each_state_offers_its_own_form_tool(make_executor) -> None:
+    executor, model = make_executor([CreateCompany(), lookup_company], company_script())
+    for text in ("Add Acme", "250", "yes"):
+        executor.send("t", text)
+    offered = [request.tools for request in model.requests]
+    assert offered[0] == ["CreateCompanyStart", "lookup_company"]
+    assert offered[2] == ["CreateCompanyUpdate", "lookup_company", "FormReset"]
+    assert offered[5] == ["CreateCompanyFinalize", "lookup_company", "FormReset"]
+    assert offered[6] == ["CreateCompanyStart", "lookup_company"]
+
+
+def test_side_questions_work_mid_form(make_executor) -> None:
+    script = [
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Acme"}),
+        "How many people?",
+        call("lookup_company", {"name": "Acme"}),
+        "The directory says 250.",
+    ]
+    executor, model = make_executor([CreateCompany(), lookup_company], script)
+    executor.send("t", "Add Acme")
+    reply = executor.send("t", "How big is Acme?")
+    assert reply.text == "The directory says 250."
+    assert tool_results(model, 4)[-1] == "Acme: 250 employees"
+    assert reply.form["values"] == {"name": "Acme"}
+
+
+def test_two_interleaved_threads_never_see_each_others_fields(make_executor) -> None:
+    script = [
+        call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme"}), "Employees?",
+        call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Globex"}), "Employees?",
+        call("CreateCompanyUpdate", {"employees": 5}), "Save Acme?",
+        call("CreateCompanyUpdate", {"domain": "globex.com"}), "Employees?",
+    ]  # fmt: skip
+    executor, model = make_executor([CreateCompany()], script)
+    executor.send("a", "Add Acme")
+    executor.send("b", "Add Globex")
+    a = executor.send("a", "5 people")
+    b = executor.send("b", "globex.com")
+    assert a.form["values"] == {"name": "Acme", "employees": 5}
+    assert b.form["values"] == {"name": "Globex", "domain": "globex.com"}
+    prompt_b = model.requests[8].messages[0].text
+    assert "Acme" not in prompt_b
+    assert all("Acme" not in m.text for m in model.requests[8].messages)
+
+
+def test_a_second_form_interrupts_the_first_which_resumes_with_its_values(make_executor) -> None:
+    employee, company = CreateEmployee(companies={}), CreateCompany()
+    script = [
+        call("CreateEmployeeStart"),
+        call("CreateEmployeeUpdate", {"first_name": "Ada", "last_name": "Lovelace"}),
+        "Her email?",
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Analytical", "employees": 3}),
+        "Save Analytical with 3 people?",
+        call("CreateCompanyFinalize", {"confirm": True}),
+        "Saved; back to Ada. Her email?",
+    ]
+    executor, model = make_executor([employee, company], script)
+    executor.send("t", "Add Ada Lovelace")
+    paused = executor.send("t", "First add her company Analytical, 3 people")
+    assert paused.form["name"] == "CreateCompany"
+    assert "CreateEmployee is paused" in tool_results(model, 4)[-1]
+    resumed = executor.send("t", "yes")
+    assert resumed.form == {
+        "name": "CreateEmployee",
+        "state": "ACTIVE",
+        "values": {"first_name": "Ada", "last_name": "Lovelace"},
+        "missing": ["email"],
+    }
+    told = tool_results(model, 7)[-1]
+    assert "The interrupted form CreateEmployee is active again" in told
+    assert "next field to ask: email" in told
+    assert "Paused forms" not in model.requests[7].messages[0].text
+
+
+def test_interrupted_forms_are_hidden_until_they_resume(make_executor) -> None:
+    script = [
+        call("CreateEmployeeStart"),
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {}),
+        "Name?",
+    ]
+    executor, model = make_executor([CreateEmployee(), CreateCompany()], script)
+    executor.send("t", "Add a person, and first a company")
+    assert model.requests[3].tools == ["CreateCompanyUpdate", "FormReset"]
+    assert "Paused forms, resumed when the active one is saved or reset: CreateEmployee." in (
+        model.requests[3].messages[0].text
+    )
+
+
+def test_form_reset_tool_abandons_the_active_form_and_resumes_the_paused_one(make_executor) -> None:
+    script = [
+        call("CreateEmployeeStart"),
+        call("CreateEmployeeUpdate", {"first_name": "Ada"}),
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "X"}),
+        "Employees?",
+        call("FormReset"),
+        "Dropped it. Back to Ada.",
+    ]
+    employee, company = CreateEmployee(), CreateCompany()
+    executor, model = make_executor([employee, company], script)
+    executor.send("t", "Add Ada, and a company X")
+    reply = executor.send("t", "forget the company")
+    assert reply.form["name"] == "CreateEmployee"
+    assert reply.form["values"] == {"first_name": "Ada"}
+    assert tool_results(model, 6)[-1].startswith("CreateCompany abandoned; nothing was saved.")
+    assert company.ledger.writes == []
+
+
+def test_reset_form_drops_the_active_form_of_a_thread(make_executor) -> None:
+    executor, model = make_executor([CreateCompany()], [*company_script()[:3], "Hello again."])
+    executor.send("t", "Add Acme")
+    dropped = executor.reset_form("t")
+    assert dropped["values"] == {"name": "Acme"}
+    assert executor.get_form("t") is None
+    assert executor.reset_form("t") is None
+    assert executor.send("t", "hi").text == "Hello again."
+    assert model.requests[-1].tools == ["CreateCompanyStart"]
+
+
+def test_finalize_without_user_turn_is_refused(make_executor) -> None:
+    form = CreateCompany()
+    script = [
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Acme", "employees": 9}),
+        call("CreateCompanyFinalize", {"confirm": True}),
+        "Acme with 9 people: shall I save it?",
+    ]
+    executor, model = make_executor([form], script)
+    reply = executor.send("t", "Add Acme, 9 people, and save it")
+    assert form.ledger.writes == []
+    assert reply.form["state"] == "FILLED"
+    assert "Not saved: the user has not answered the summary yet" in tool_results(model, 3)[-1]
+
+
+def test_finalize_false_goes_back_to_editing(make_executor) -> None:
+    script = [
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Acme", "employees": 9}),
+        "Save?",
+        call("CreateCompanyFinalize", {"confirm": False}),
+        call("CreateCompanyUpdate", {"employees": 10}),
+        "Now 10. Save?",
+    ]
+    executor, _ = make_executor([CreateCompany()], script)
+    executor.send("t", "Acme, 9")
+    reply = executor.send("t", "no, 10 people")
+    assert reply.form["state"] == "FILLED"
+    assert reply.form["values"]["employees"] == 10
+
+
+def test_falsy_values_fill_required_fields(make_executor) -> None:
+    script = [call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "", "employees": 0}), "Save?"]
+    executor, _ = make_executor([CreateCompany()], script)
+    reply = executor.send("t", "A company with no name and nobody")
+    assert reply.form["state"] == "FILLED"
+    assert reply.form["values"] == {"name": "", "employees": 0}
+
+
+def test_optional_fields_are_not_asked_for(make_executor) -> None:
+    script = [call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme"}), "Employees?"]
+    executor, model = make_executor([CreateCompany()], script)
+    executor.send("t", "Add Acme")
+    prompt = model.requests[2].messages[0].text
+    assert "Next field to ask: employees — How many people work there." in prompt
+    assert "domain" not in prompt
+
+
+def test_an_invalid_value_is_reported_and_asked_again(make_executor) -> None:
+    script = [
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Acme", "domain": "acme"}),
+        "That domain looks wrong; what is it?",
+        call("CreateCompanyUpdate", {"domain": "acme.com"}),
+        "Thanks. Employees?",
+    ]
+    executor, model = make_executor([CreateCompany()], script)
+    reply = executor.send("t", "Add Acme at acme")
+    assert reply.form["values"] == {"name": "Acme"}
+    assert "domain: Value error, a domain looks like example.com" in tool_results(model, 2)[-1]
+    reply = executor.send("t", "acme.com")
+    assert reply.form["values"] == {"name": "Acme", "domain": "acme.com"}
+
+
+def test_malformed_json_arguments_come_back_as_a_tool_message(make_executor) -> None:
+    script = [
+        call("CreateCompanyStart"),
+        {"tool_calls": [{"name": "CreateCompanyUpdate", "args": '{"name": "Acme"'}]},
+        call("CreateCompanyUpdate", {"name": "Acme"}),
+        "Employees?",
+    ]
+    executor, model = make_executor([CreateCompany()], script)
+    reply = executor.send("t", "Add Acme")
+    result = tool_results(model, 2)[-1]
+    assert result.startswith("The arguments of CreateCompanyUpdate were not valid JSON")
+    assert "name, employees, domain, ideal_customer" in result
+    assert reply.form["values"] == {"name": "Acme"}
+
+
+def test_an_unknown_tool_comes_back_with_the_tools_available(make_executor) -> None:
+    script = [call("DeleteEverything", {}), "Sorry, I cannot do that."]
+    executor, model = make_executor([CreateCompany(), lookup_company], script)
+    reply = executor.send("t", "delete everything")
+    assert reply.text == "Sorry, I cannot do that."
+    assert tool_results(model, 1) == [
+        "Unknown tool 'DeleteEverything'. Tools available now: CreateCompanyStart, lookup_company."
+    ]
+
+
+def test_a_form_tool_of_another_state_counts_as_unknown(make_executor) -> None:
+    executor, model = make_executor(
+        [CreateCompany()], [call("CreateCompanyFinalize", {"confirm": True}), "Oops."]
+    )
+    executor.send("t", "save")
+    assert tool_results(model, 1)[0].startswith("Unknown tool 'CreateCompanyFinalize'")
+
+
+def test_a_failing_tool_and_bad_tool_arguments_come_back_as_tool_messages(make_executor) -> None:
+    script = [calls(("lookup_company", {"name": "boom"}), ("lookup_company", {"nom": "x"})), "It failed."]
+    executor, model = make_executor([lookup_company], script)
+    executor.send("t", "look up boom")
+    failed, invalid = tool_results(model, 1)
+    assert failed == "lookup_company failed: directory offline"
+    assert invalid.startswith("Invalid arguments for lookup_company: name: Field required")
+
+
+def test_a_failing_commit_comes_back_and_keeps_the_form(make_executor) -> None:
+    form = CreateCompany()
+    script = [*company_script()[:5], call("CreateCompanyFinalize", {"confirm": True}), "The CRM is down."]
+    executor, model = make_executor([form], script)
+    executor.send("t", "Add Acme")
+    executor.send("t", "250")
+    form.ledger.fail_next = RuntimeError("CRM unreachable")
+    reply = executor.send("t", "yes")
+    assert "not saved: CRM unreachable" in tool_results(model, 6)[-1]
+    assert reply.form["state"] == "FILLED"
+
+
+def test_three_failing_rounds_end_the_turn_with_what_went_wrong(make_executor) -> None:
+    executor, model = make_executor(
+        [CreateCompany()], [call("Nope"), call("Nope"), call("Nope"), "never asked"]
+    )
+    reply = executor.send("t", "hi")
+    assert len(model.requests) == 3
+    assert reply.text.startswith("Sorry, I could not complete this: my last 3 attempts failed.")
+    assert "Unknown tool 'Nope'" in reply.text
+    assert reply.error is not None
+    assert model.remaining == 1
+
+
+def test_the_error_bound_counts_consecutive_failures_only(make_executor) -> None:
+    script = [
+        call("Nope"), call("Nope"), call("lookup_company", {"name": "Acme"}), call("Nope"), call("Nope"), "Done.",
+    ]  # fmt: skip
+    executor, model = make_executor([lookup_company], script)
+    reply = executor.send("t", "hi")
+    assert reply.text == "Done."
+    assert reply.error is None
+    assert "Your previous tool call failed: Nope: Unknown tool" in model.requests[1].messages[0].text
+    assert "Your previous tool call failed" not in model.requests[3].messages[0].text
+
+
+def test_the_error_bound_is_configurable(make_executor) -> None:
+    executor, model = make_executor([lookup_company], [call("Nope"), "never asked"], max_error_rounds=1)
+    assert executor.send("t", "hi").error is not None
+    assert len(model.requests) == 1
+
+
+def test_a_return_direct_form_ends_the_turn_with_its_result(make_executor) -> None:
+    script = [
+        call("QuickNoteStart"),
+        call("QuickNoteUpdate", {"text": "call Ada"}),
+        call("QuickNoteFinalize", {"confirm": True}),
+    ]
+    executor, model = make_executor([QuickNote()], script)
+    reply = executor.send("t", "note: call Ada")
+    assert reply.text == "QuickNote saved. Result: QuickNote record 1"
+    assert len(model.requests) == 3
+
+
+def test_the_prompt_tells_the_time_of_each_call(make_executor) -> None:
+    ticks = itertools.count()
+    executor, model = make_executor(
+        [CreateCompany()], ["one", "two"], clock=lambda: NOW + timedelta(minutes=next(ticks))
+    )
+    executor.send("t", "a")
+    executor.send("t", "b")
+    prompts = [request.messages[0] for request in model.requests]
+    assert all(isinstance(prompt, SystemMessage) for prompt in prompts)
+    assert "Current date and time: 2026-11-21T10:00:00+00:00 (Saturday)." in prompts[0].text
+    assert "Current date and time: 2026-11-21T10:01:00+00:00 (Saturday)." in prompts[1].text
+
+
+def test_the_prompt_describes_the_active_form_and_its_values(make_executor) -> None:
+    executor, model = make_executor([CreateCompany()], company_script()[:5])
+    executor.send("t", "Add Acme")
+    executor.send("t", "250")
+    active = model.requests[2].messages[0].text
+    assert "Active form: CreateCompany (Create a company), state ACTIVE." in active
+    assert 'Values so far: {"name": "Acme"}.' in active
+    filled = model.requests[4].messages[0].text
+    assert "state FILLED" in filled
+    assert "call CreateCompanyFinalize with confirm=true" in filled
+
+
+def test_a_custom_system_prompt_leads_the_prompt(make_executor) -> None:
+    executor, model = make_executor([CreateCompany()], ["hi"], system_prompt="You are Acme's CRM assistant.")
+    executor.send("t", "hello")
+    assert model.requests[0].messages[0].text.startswith("You are Acme's CRM assistant.\nCurrent date")
+
+
+def test_the_history_sent_is_bounded_and_keeps_tool_calls_with_their_results(make_executor) -> None:
+    script = []
+    for i in range(6):
+        script += [call("lookup_company", {"name": f"c{i}"}), f"answer {i}"]
+    executor, model = make_executor([lookup_company], script, history_window=3)
+    for i in range(6):
+        executor.send("t", f"question {i}")
+    for request in model.requests:
+        window = request.messages[1:]
+        assert len(window) <= 4
+        assert not isinstance(window[0], ToolMessage)
+    last = model.requests[-1].messages[1:]
+    assert [type(m).__name__ for m in last] == ["HumanMessage", "AIMessage", "ToolMessage"]
+    assert len(executor.messages("t")) == 24
+
+
+def test_tool_names_must_be_unique(make_executor) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="'CreateCompanyStart'"):
+        make_executor([CreateCompany(), CreateCompany()], [])

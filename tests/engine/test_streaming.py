@@ -1,0 +1,64 @@
+"""The async API: asend and the astream event stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+from converso import ErrorEvent, FormEvent, ReplyEvent, TokenEvent, ToolEvent
+from tests.engine.forms import CreateCompany
+from tests.engine.test_executor import company_script
+
+
+async def collect(executor, thread_id: str, text: str) -> list:
+    return [event async for event in executor.astream(thread_id, text)]
+
+
+async def test_asend_runs_a_turn(make_executor) -> None:
+    executor, _ = make_executor([CreateCompany()], company_script()[:3])
+    reply = await executor.asend("t", "Add Acme")
+    assert reply.text == "How many people work at Acme?"
+    assert executor.get_form("t")["values"] == {"name": "Acme"}
+
+
+async def test_astream_yields_tool_form_token_and_reply_events_in_order(make_executor) -> None:
+    executor, _ = make_executor([CreateCompany()], company_script()[:3])
+    events = await collect(executor, "t", "Add Acme")
+    assert [e.type for e in events] == ["tool", "form", "tool", "form", *["token"] * 6, "reply"]
+    start, update = events[0], events[2]
+    assert isinstance(start, ToolEvent) and start.name == "CreateCompanyStart" and not start.is_error
+    assert update.args == {"name": "Acme"}
+    assert isinstance(events[3], FormEvent) and events[3].form["values"] == {"name": "Acme"}
+    tokens = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert isinstance(events[-1], ReplyEvent)
+    assert tokens == events[-1].reply.text == "How many people work at Acme?"
+
+
+async def test_astream_reports_a_malformed_call_as_an_error_tool_event(make_executor) -> None:
+    script = [{"tool_calls": [{"name": "CreateCompanyStart", "args": "name=Acme"}]}, "Let me try again."]
+    executor, _ = make_executor([CreateCompany()], script)
+    events = await collect(executor, "t", "Add a company")
+    tool = events[0]
+    assert isinstance(tool, ToolEvent)
+    assert tool.is_error
+    assert tool.args == "name=Acme"
+    assert "not valid JSON" in tool.result
+
+
+async def test_astream_reports_a_failing_model_as_an_error_then_the_reply(make_executor) -> None:
+    executor, _ = make_executor([CreateCompany()], [RuntimeError("provider down")])
+    events = await collect(executor, "t", "hello")
+    assert [e.type for e in events] == ["error", "reply"]
+    assert isinstance(events[0], ErrorEvent)
+    assert events[1].reply.error == events[0].message
+
+
+async def test_turns_of_one_thread_are_serialized(make_executor) -> None:
+    script = ["one", "two", "three", "four"]
+    executor, model = make_executor([CreateCompany()], script)
+    await asyncio.gather(*(executor.asend("t", f"m{i}") for i in range(4)))
+    history = [m.text for m in executor.messages("t")]
+    assert len(history) == 8
+    # Every request saw a complete history: each human message is answered before the next arrives.
+    for request in model.requests:
+        kinds = [type(m).__name__ for m in request.messages[1:]]
+        assert kinds == ["HumanMessage", "AIMessage"] * (len(kinds) // 2) + ["HumanMessage"]
