@@ -320,7 +320,7 @@ class Opportunity(RecordInput):
     name: Name
     amount: Currency | None = None
     closeDate: Timestamp = None
-    stage: Select("stage") = None
+    stage: Select("stage") = Field(default=None, validate_default=True)
     companyId: Ref("company") = None
     pointOfContactId: Ref("person") = None
 
@@ -340,7 +340,7 @@ class Task(RecordInput):
     title: Name
     body: OptText = None
     dueAt: Timestamp = None
-    status: Select("status") = None
+    status: Select("status") = Field(default=None, validate_default=True)
     assigneeId: Annotated[str | None, Kind("uuid"), BeforeValidator(_uuid)] = None
 
     @field_validator("status", mode="after")
