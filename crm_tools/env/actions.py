@@ -39,6 +39,7 @@ LIST_PARAMS = ("limit", "cursor", "starting_after", "ending_before", "order_by",
 # ``metadata``); they only mean something to the actions that take them.
 _ALWAYS_ACCEPTED = frozenset({*LIST_PARAMS, "metadata", "action_type"})
 _MICROS_PER_UNIT = 1_000_000
+_SYSTEM_FIELDS = ("id", "createdAt", "updatedAt", "deletedAt", "position")
 
 
 class ActionShapeError(ValueError):
@@ -426,6 +427,10 @@ def record_fields(
     """
     if not isinstance(payload, dict):
         raise CRMError(f"A {object_name} payload must be an object, got {type(payload).__name__}")
+    fixed = [name for name in _SYSTEM_FIELDS if name in payload]
+    if fixed and not creating:
+        # Same answer as the embedded store: these never change, over any transport.
+        raise CRMError(f"'{fixed[0]}' cannot be updated; change the record's own fields only")
     action: dict[str, Any] = {}
     clear: list[str] = []
     unsendable: list[str] = []
@@ -473,7 +478,9 @@ def _is_implied(object_name: str, path: tuple[str, ...], value: Any) -> bool:
 def require_action(object_name: str, operation: Operation, extensions: bool) -> str:
     """The action type for a backend call, or ``CRMError`` when the server cannot do it."""
     if object_name not in _NAMES:
-        raise CRMError(f"Unknown object '{object_name}'; accepted: {', '.join(_NAMES)}")
+        raise CRMError(
+            f"'{object_name}' is not a CRM object; accepted: {', '.join(_NAMES)}", code="UNKNOWN_OBJECT"
+        )
     spec = action_spec(object_name, operation)
     if not spec.standard and not extensions:
         raise CRMError(
