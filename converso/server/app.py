@@ -102,6 +102,7 @@ class ChatServer:
         self._connections = ConnectionCounter(config.limits)
         self._router = Router(self._health)
         self._server: Server | None = None
+        self._port: int | None = None
         self._draining = False
         self._turns = 0
         self._idle = asyncio.Event()
@@ -122,12 +123,14 @@ class ChatServer:
             max_size=max(4 * limits.max_frame_bytes, 65_536),
             server_header="converso",
         )
+        self._port = self._server.sockets[0].getsockname()[1]
         return self._server
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() the server first"
-        return self._server.sockets[0].getsockname()[1]
+        """The bound port (useful with ``port=0``); known from ``start()`` on."""
+        assert self._port is not None, "start() the server first"
+        return self._port
 
     async def shutdown(self) -> None:
         """Stop accepting, let running turns finish (up to the grace period), then close."""
@@ -183,6 +186,7 @@ class ChatServer:
                 )
                 return
             try:
+                await self._send(ws, {"type": "authenticated", "protocol": PROTOCOL_VERSION})
                 await self._serve_session(_Session(ws, owner))
             finally:
                 self._connections.unbind_key(owner)
@@ -231,7 +235,6 @@ class ChatServer:
         if not any(matched):
             await self._refuse(ws, ErrorCode.INVALID_API_KEY, "The API key is not valid for this server.")
             return None
-        await self._send(ws, {"type": "authenticated", "protocol": PROTOCOL_VERSION})
         return owner
 
     def _check_size(self, raw: str | bytes) -> None:
