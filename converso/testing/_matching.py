@@ -112,6 +112,9 @@ def to_plain(value: Any) -> Any:
         return [to_plain(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, str):
+        # str subclasses (langchain's message text accessor) are not representable by the safe dumper.
+        return str(value)
     return value
 
 

@@ -129,7 +129,9 @@ def _sequential_ids() -> Callable[[], str]:
 
 
 class _Run:
-    def __init__(self, cassette: Cassette, world: World, on_turn: Callable[[TurnTranscript], None] | None) -> None:
+    def __init__(
+        self, cassette: Cassette, world: World, on_turn: Callable[[TurnTranscript], None] | None
+    ) -> None:
         self.cassette = cassette
         self.world = world
         self.on_turn = on_turn
@@ -182,7 +184,10 @@ class _Run:
                 message, detail = problem
                 self.item_failures.append(ReplayFailure(f"{where}, model call {call}", message, detail))
             if item.tool_calls:
-                calls = [{"name": c.name, "args": c.args, **({"id": c.id} if c.id else {})} for c in item.tool_calls]
+                calls = [
+                    {"name": c.name, "args": c.args, **({"id": c.id} if c.id else {})}
+                    for c in item.tool_calls
+                ]
                 return {"tool_calls": calls}
             return {"text": item.text or ""}
 
@@ -210,7 +215,9 @@ class _Run:
         expect = turn.expect
         if expect.reply is not None and transcript.reply != expect.reply:
             return ReplayFailure(
-                f"{where}, expect", "reply differs", diff({"reply": expect.reply}, {"reply": transcript.reply})
+                f"{where}, expect",
+                "reply differs",
+                diff({"reply": expect.reply}, {"reply": transcript.reply}),
             )
         if expect.reply_contains is not None and expect.reply_contains not in transcript.reply:
             return ReplayFailure(
@@ -249,7 +256,10 @@ def _check_request(item: ModelItem, request: ScriptedRequest) -> tuple[str, str]
     offered = request.tools
     missing = [name for name in item.expect_tools_include if name not in offered]
     if missing:
-        return f"expect_tools_include: {', '.join(missing)} not offered", f"offered tools: {', '.join(offered)}"
+        return (
+            f"expect_tools_include: {', '.join(missing)} not offered",
+            f"offered tools: {', '.join(offered)}",
+        )
     present = [name for name in item.expect_tools_exclude if name in offered]
     if present:
         return f"expect_tools_exclude: {', '.join(present)} offered", f"offered tools: {', '.join(offered)}"
@@ -270,15 +280,21 @@ def _check_request(item: ModelItem, request: ScriptedRequest) -> tuple[str, str]
     return None
 
 
-def _check_form(where: str, expected: FormExpectation | None, actual: PublicForm | None) -> ReplayFailure | None:
+def _check_form(
+    where: str, expected: FormExpectation | None, actual: PublicForm | None
+) -> ReplayFailure | None:
     if expected is None:
         if actual is None:
             return None
-        return ReplayFailure(where, "expected no active form", diff({"form": None}, {"form": _form_view(actual)}))
+        return ReplayFailure(
+            where, "expected no active form", diff({"form": None}, {"form": _form_view(actual)})
+        )
     if actual is None:
-        return ReplayFailure(where, "expected an active form, but none is active", diff(
-            {"form": _expected_view(expected)}, {"form": None}
-        ))
+        return ReplayFailure(
+            where,
+            "expected an active form, but none is active",
+            diff({"form": _expected_view(expected)}, {"form": None}),
+        )
     wanted = _expected_view(expected)
     got = {key: value for key, value in _form_view(actual).items() if key in wanted or key == "values"}
     if not matches(wanted, got):
@@ -307,7 +323,7 @@ def _note(transcript: TurnTranscript, event: Event) -> None:
     elif isinstance(event, FormEvent):
         transcript.form_events.append(event)
     elif isinstance(event, ReplyEvent):
-        transcript.reply = event.reply.text
+        transcript.reply = str(event.reply.text)
         transcript.form = event.reply.form
         transcript.error = event.reply.error
 
