@@ -192,8 +192,14 @@ def search(backend: CRMBackend, query: str, limit: int = 5) -> str:
         records = _records(body, object_name)
         if records:
             more = body.get("totalCount", len(records)) - len(records)
-            tail = f"\n  (+{more} more; narrow the search or use list_{PLURALS[object_name]})" if more > 0 else ""
-            sections.append(f"{PLURALS[object_name].capitalize()}:\n{format_records(object_name, records)}{tail}")
+            tail = (
+                f"\n  (+{more} more; narrow the search or use list_{PLURALS[object_name]})"
+                if more > 0
+                else ""
+            )
+            sections.append(
+                f"{PLURALS[object_name].capitalize()}:\n{format_records(object_name, records)}{tail}"
+            )
     if not sections:
         return f"Nothing matches {query!r} among companies, people and opportunities."
     return "\n".join(sections)

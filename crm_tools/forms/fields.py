@@ -26,6 +26,8 @@ class Crm:
     path: str
     to_crm: Callable[[Any], Any] | None = None
     from_crm: Callable[[Any], Any] | None = None
+    # A natural date ("next Friday"), resolved against the conversation clock when given.
+    is_date: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,9 @@ def _date(value: Any, info: ValidationInfo) -> Any:
     # The form resolves typed dates against the conversation clock before validation; the context
     # clock (or the wall clock) only matters when the model is validated on its own.
     if isinstance(value, str) and value.strip():
-        now = (info.context or {}).get("now") or datetime.now(UTC)
-        return resolve_date(value, now)
+        context = info.context
+        now = context.get("now") if isinstance(context, dict) else getattr(context, "now", None)
+        return resolve_date(value, now or datetime.now(UTC))
     return value
 
 
@@ -146,6 +149,10 @@ def to_micros(units: float) -> int:
 
 def from_micros(micros: Any) -> float | None:
     return None if micros is None else int(micros) / 1_000_000
+
+
+def date_field(path: str) -> Crm:
+    return Crm(path, day_to_crm, day_from_crm, is_date=True)
 
 
 def day_to_crm(day: date | str) -> str:

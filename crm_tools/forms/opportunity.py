@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field
 
+from crm_tools.forms._create import CreateForm
+from crm_tools.forms._update import UpdateForm, update_schema
 from crm_tools.forms.fields import (
     STAGES,
     Amount,
@@ -14,8 +16,7 @@ from crm_tools.forms.fields import (
     Day,
     Reference,
     Stage,
-    day_from_crm,
-    day_to_crm,
+    date_field,
     from_micros,
     to_micros,
 )
@@ -28,7 +29,7 @@ class OpportunityFields(BaseModel):
     )
     currency: Annotated[Currency, Crm("amount.currencyCode")] = Field("USD", description="e.g. USD, EUR")
     stage: Annotated[Stage, Crm("stage")] = Field("NEW", description=" | ".join(STAGES))
-    close_date: Annotated[Day | None, Crm("closeDate", day_to_crm, day_from_crm)] = Field(
+    close_date: Annotated[Day | None, date_field("closeDate")] = Field(
         None, description="Expected close date, as the user said it"
     )
     company: Annotated[str | None, Reference(("company",), "companyId")] = Field(
@@ -37,3 +38,17 @@ class OpportunityFields(BaseModel):
     point_of_contact: Annotated[str | None, Reference(("person",), "pointOfContactId")] = Field(
         None, description="Contact person: name, email or id"
     )
+
+
+class CreateOpportunity(CreateForm):
+    name: str = "CreateOpportunity"
+    description: str = "create an opportunity (deal)"
+    args_schema: type[BaseModel] = OpportunityFields
+    object_name: ClassVar[str] = "opportunity"
+
+
+class UpdateOpportunity(UpdateForm):
+    name: str = "UpdateOpportunity"
+    description: str = "change an opportunity (deal)"
+    args_schema: type[BaseModel] = update_schema("UpdateOpportunity", OpportunityFields, "opportunity")
+    object_name: ClassVar[str] = "opportunity"

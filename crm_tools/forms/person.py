@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field
 
+from crm_tools.forms._create import CreateForm
+from crm_tools.forms._update import UpdateForm, update_schema
 from crm_tools.forms.fields import Crm, Email, Phone, Reference
 
 
@@ -18,3 +20,17 @@ class PersonFields(BaseModel):
     company: Annotated[str | None, Reference(("company",), "companyId")] = Field(
         None, description="Company they work at: name, domain or id"
     )
+
+
+class CreatePerson(CreateForm):
+    name: str = "CreatePerson"
+    description: str = "create a person (contact)"
+    args_schema: type[BaseModel] = PersonFields
+    object_name: ClassVar[str] = "person"
+
+
+class UpdatePerson(UpdateForm):
+    name: str = "UpdatePerson"
+    description: str = "change a person (contact)"
+    args_schema: type[BaseModel] = update_schema("UpdatePerson", PersonFields, "person")
+    object_name: ClassVar[str] = "person"

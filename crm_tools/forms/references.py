@@ -55,7 +55,9 @@ class Resolution:
         """Why the reference did not resolve to one record, worded for the model to relay."""
         kinds = " or ".join(self.object_names)
         if not self.matches:
-            return f"No {kinds} matches {self.text!r}. Ask the user which one they mean, or offer to create it."
+            return (
+                f"No {kinds} matches {self.text!r}. Ask the user which one they mean, or offer to create it."
+            )
         if len(self.matches) > 1:
             listed = "; ".join(match.describe() for match in self.matches)
             return f"Several records match {self.text!r}: {listed}. Ask the user which one they mean."
