@@ -1,5 +1,6 @@
 """converso: a conversational form engine on LangGraph."""
 
+from converso.conversation import Conversation
 from converso.form_agent import (
     AgentState,
     ErrorEvent,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AgentState",
+    "Conversation",
     "ErrorEvent",
     "Event",
     "FormAgentExecutor",
