@@ -259,8 +259,8 @@ def test_retries_run_out_on_repeated_server_errors() -> None:
 
 def test_timeout_is_retried_by_the_client() -> None:
     # The openai client waits its own backoff (about 0.5 s) after a timeout; no header can shorten it.
-    with ScriptedOpenAIServer([delay(2.0), "after the timeout"]) as server:
-        assert chat(server, max_retries=1, timeout=0.3).invoke("hi").content == "after the timeout"
+    with ScriptedOpenAIServer([delay(3.0), "after the timeout"]) as server:
+        assert chat(server, max_retries=1, timeout=0.5).invoke("hi").content == "after the timeout"
         assert len(server.requests) == 2
 
 
