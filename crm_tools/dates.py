@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time
 
-ACCEPTED_FORMS = "an ISO date like 2026-12-01, a date like '1 Dec' or 'Dec 1 2026', or 'tomorrow', 'next Friday'"
+ACCEPTED_FORMS = (
+    "an ISO date like 2026-12-01, a date like '1 Dec' or 'Dec 1 2026', or 'tomorrow', 'next Friday'"
+)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -32,7 +34,9 @@ def resolve_datetime(text: str, now: datetime) -> datetime:
         try:
             return datetime.combine(date.fromisoformat(cleaned), time(), tzinfo=UTC)
         except ValueError:
-            raise ValueError(f"'{cleaned}' is not a real calendar date. Accepted: {ACCEPTED_FORMS}.") from None
+            raise ValueError(
+                f"'{cleaned}' is not a real calendar date. Accepted: {ACCEPTED_FORMS}."
+            ) from None
     try:
         parsed = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
     except ValueError:
