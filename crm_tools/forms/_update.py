@@ -38,6 +38,8 @@ class UpdateForm(CrmForm):
         record = next(iter(self.backend.get(self.object_name, record_id)["data"].values()))
         old: dict[str, Any] = {}
         for name in self.schema.model_fields:
+            if name == "record":
+                continue
             crm, reference = self.crm(name), self.reference(name)
             if crm is not None:
                 value = get_path(record, crm.path)
@@ -71,6 +73,22 @@ class UpdateForm(CrmForm):
             if name != "record" and value != old.get(name)
         }
 
+    def prepare_values(self, changes: dict[str, Any], context: FormContext) -> dict[str, Any]:
+        # A value equal to the record's is no change: dropping it here means the commit writes exactly
+        # the fields the summary showed, even if someone else edits the record before the "yes".
+        record_id = changes.get("record") or context.values.get("record")
+        if not record_id:
+            return changes
+        try:
+            old = self.old_values(record_id)
+        except CRMError:
+            return changes
+        return {
+            name: value
+            for name, value in changes.items()
+            if name == "record" or value is None or _comparable(self, name, value) != old.get(name)
+        }
+
     def get_next_field_to_collect(self, values: Mapping[str, Any]) -> str | None:
         if "record" not in values:
             return "record"
@@ -94,10 +112,19 @@ class UpdateForm(CrmForm):
         return "\n".join(lines)
 
     def _run_when_complete(self, context: FormContext, /, **fields: Any) -> str:
-        changed = self.changes(context.values)
+        changed = [name for name in context.values if name != "record"]
         record_id = fields["record"]
         data = self.payload({name: fields[name] for name in changed})
         body = self.backend.update(self.object_name, record_id, data)
         if "about" in changed:
             self.link_targets(record_id, fields.get("about"), context, replace=True)
         return self.written(body, "Updated")[1]
+
+
+def _comparable(form: UpdateForm, name: str, value: Any) -> Any:
+    """The value as it will be stored, to compare with the record's (e.g. "ACME.com" → "acme.com")."""
+    try:
+        model = form.schema.model_validate({"record": "x", name: value})
+    except ValueError:
+        return value
+    return model.model_dump(mode="json")[name]
