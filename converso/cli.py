@@ -1,16 +1,15 @@
-"""The `converso` command line."""
+"""The `converso` command line. Each command lives in its own module; this file only registers them."""
 
 from __future__ import annotations
 
 import typer
 
+from converso.cli_demo import demo
+from converso.cli_replay import replay
+
 app = typer.Typer(help="converso: a form-filling conversational agent over a CRM.", no_args_is_help=True)
-
-
-@app.command()
-def demo() -> None:
-    """Replay the bundled demo conversations against a fresh embedded CRM (no key, no network)."""
-    typer.echo("converso demo is not yet available: the CRM forms are still being built.")
+app.command()(demo)
+app.command()(replay)
 
 
 def main() -> None:

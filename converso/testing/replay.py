@@ -207,7 +207,7 @@ class _Run:
             return ReplayFailure(
                 f"{where}, model call {made + 1}",
                 f"the turn ended after {made} LLM call(s) but scripts {scripted} model items; "
-                f"item(s) {made + 1}..{scripted} were never used (the reply was {transcript.reply!r}).",
+                f"{_unused(made, scripted)} (the reply was {transcript.reply!r}).",
             )
         return None
 
@@ -336,6 +336,12 @@ def _changed(
         previous = {record.get("id"): record for record in before.get(object_type, [])}
         changed[object_type] = [record for record in records if previous.get(record.get("id")) != record]
     return changed
+
+
+def _unused(made: int, scripted: int) -> str:
+    if scripted == made + 1:
+        return f"item {scripted} was never used"
+    return f"items {made + 1} to {scripted} were never used"
 
 
 def _describe_request(request: ScriptedRequest) -> str:
