@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from converso import FormContext, FormStateError, FormToolState, TurnContext
+from converso import FormContext, FormReset, FormStateError, FormToolState, TurnContext
+from converso.form_agent import run_tool_call
 from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote, ScheduleMeeting
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -327,3 +328,52 @@ def test_start_and_finalize_variants_have_their_own_arguments() -> None:
     assert start.get("properties", {}) == {}
     assert finalize["required"] == ["confirm"]
     assert form.variant(FormToolState.FILLED).name == "CreateCompanyFinalize"
+
+
+# -- Every call in every state, through the dispatcher ------------------------------------------------
+
+CALLS = {
+    "start": ("CreateCompanyStart", {}),
+    "update": ("CreateCompanyUpdate", {"employees": 1}),
+    "confirm": ("CreateCompanyFinalize", {"confirm": True}),
+    "revise": ("CreateCompanyFinalize", {"confirm": False}),
+    "reset": ("FormReset", {}),
+}
+
+
+def stack_in(state: str, form: CreateCompany) -> list:
+    if state == "INACTIVE":
+        return []
+    if state == "ACTIVE":
+        return form.update(started(form), {"name": "Acme"}, turn(1)).forms
+    return filled_company(form)
+
+
+@pytest.mark.parametrize(
+    ("state", "call", "after", "refused"),
+    [
+        ("INACTIVE", "start", "ACTIVE", False),
+        ("INACTIVE", "update", "INACTIVE", True),
+        ("INACTIVE", "confirm", "INACTIVE", True),
+        ("INACTIVE", "revise", "INACTIVE", True),
+        ("INACTIVE", "reset", "INACTIVE", True),
+        ("ACTIVE", "start", "ACTIVE", True),
+        ("ACTIVE", "update", "FILLED", False),
+        ("ACTIVE", "confirm", "ACTIVE", True),
+        ("ACTIVE", "revise", "ACTIVE", True),
+        ("ACTIVE", "reset", "INACTIVE", False),
+        ("FILLED", "start", "FILLED", True),
+        ("FILLED", "update", "FILLED", True),
+        ("FILLED", "confirm", "INACTIVE", False),
+        ("FILLED", "revise", "ACTIVE", False),
+        ("FILLED", "reset", "INACTIVE", False),
+    ],
+)
+def test_every_call_in_every_state(state: str, call: str, after: str, refused: bool) -> None:
+    form = CreateCompany()
+    tools = [form, FormReset()]
+    name, arguments = CALLS[call]
+    outcome = run_tool_call(tools, stack_in(state, form), name, arguments, turn(2))
+    assert outcome.is_error is refused
+    assert (outcome.forms[-1]["state"] if outcome.forms else "INACTIVE") == after
+    assert len(form.ledger.writes) == (1 if (state, call) == ("FILLED", "confirm") else 0)
