@@ -62,6 +62,8 @@ class AppOptions:
     crm_api_key: str | None = None
     journal_dir: Path | None = None
     journal_unmasked: bool = False
+    max_concurrent_turns: int | None = None
+    """How many turns may run at once in this process (``converso serve`` raises the engine's default)."""
 
 
 class App(Protocol):

@@ -70,12 +70,14 @@ def build_app(options: AppOptions) -> CrmApp:
     tools = build_tools(backend)
     journal = Journal(options.journal_dir, mask=not options.journal_unmasked) if options.journal_dir else None
     checkpointer = options.checkpointer or str(options.data_dir / "threads.sqlite")
-    executor = FormAgentExecutor(
-        tools=tools,
-        model=model_from(options.model),
-        checkpointer=checkpointer,
-        callbacks=[journal.callback_handler()] if journal else None,
-    )
+    extra: dict[str, Any] = {}
+    if options.max_concurrent_turns is not None:
+        extra["max_workers"] = options.max_concurrent_turns
+    executor = FormAgentExecutor(tools=tools, model=model_from(options.model), checkpointer=checkpointer, **extra)
+    if journal:
+        # The model's own callbacks see every call with the graph run's metadata (thread_id included).
+        chat_model = executor.models.chat_model()
+        chat_model.callbacks = [*(chat_model.callbacks or []), journal.callback_handler()]
     agent: Any = JournaledAgent(executor, journal) if journal else executor
     closers = [executor.close] if hasattr(executor, "close") else []
     return CrmApp(agent=agent, tools=tools, backend=backend, journal=journal, _closers=closers)
