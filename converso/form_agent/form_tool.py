@@ -94,7 +94,9 @@ class FormTool(StructuredTool):
                 return backend.create(fields, idempotency_key=context.form_id)
 
     The commit receives the :class:`FormContext` positionally (so it never collides with a field name)
-    and the validated fields as keyword arguments. A retried commit gets the same ``context.form_id``, so
+    and the validated fields as keyword arguments (python values: dates as ``date`` objects). Stored
+    values are JSON-safe; an explicit ``null`` in an Update call clears a field (a required one becomes
+    missing again). A retried commit gets the same ``context.form_id``, so
     a backend that stores it can return the first result instead of writing twice.
 
     Hooks a subclass may override:
@@ -102,7 +104,8 @@ class FormTool(StructuredTool):
     - ``resolve_field(name, value, context)``: turn one given value into the stored one (a company name
       into its id, "next friday" into a date against ``context.now``); raise ``FormFieldError`` or
       ``ValueError`` to reject it.
-    - ``prepare_values(changes, context)``: transform all fields given in one Update call together.
+    - ``prepare_values(changes, context)``: transform all fields given in one Update call together;
+      raise ``FormFieldError(field, message)`` to reject one of them (the hook then runs again without it).
     - ``summary(values)``: the text shown to the user at FILLED (e.g. old → new for an update form).
     - ``get_next_field_to_collect(values)``, ``is_form_filled(values)``, ``get_tool_start_message(values)``.
     - ``skip_confirm``: allow ``Finalize(confirm=true)`` in the same turn the summary was produced.
@@ -218,11 +221,7 @@ class FormTool(StructuredTool):
                     changes[name] = self.resolve_field(name, value, context)
                 except ValueError as exc:
                     errors[name] = exc.message if isinstance(exc, FormFieldError) else str(exc)
-        try:
-            changes = self.prepare_values(changes, context)
-        except FormFieldError as exc:
-            errors[exc.field] = exc.message
-            changes.pop(exc.field, None)
+        changes = self._prepared(changes, errors, context)
         result = merge_and_validate(self.schema, snapshot["values"], changes, errors, context)
         updated = FormSnapshot(**{**snapshot, "values": result.values, "errors": result.errors})
         parts = []
@@ -283,6 +282,19 @@ class FormTool(StructuredTool):
             result=result,
             return_direct=self.return_direct,
         )
+
+    def _prepared(
+        self, changes: dict[str, Any], errors: dict[str, str], context: FormContext
+    ) -> dict[str, Any]:
+        # A rejected field is dropped and the hook runs again, so the other fields still get prepared.
+        while True:
+            try:
+                return self.prepare_values(dict(changes), context)
+            except FormFieldError as exc:
+                errors[exc.field] = exc.message
+                if exc.field not in changes:
+                    return {}
+                del changes[exc.field]
 
     # -- views ----------------------------------------------------------------------------------------
 

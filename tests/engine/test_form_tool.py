@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from converso import FormContext, FormReset, FormStateError, FormToolState, TurnContext
+from converso import FormContext, FormFieldError, FormReset, FormStateError, FormToolState, TurnContext
 from converso.form_agent import run_tool_call
 from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote, ScheduleMeeting
 
@@ -377,3 +377,16 @@ def test_every_call_in_every_state(state: str, call: str, after: str, refused: b
     assert outcome.is_error is refused
     assert (outcome.forms[-1]["state"] if outcome.forms else "INACTIVE") == after
     assert len(form.ledger.writes) == (1 if (state, call) == ("FILLED", "confirm") else 0)
+
+
+def test_prepare_values_can_reject_one_field_and_still_prepare_the_others() -> None:
+    class StrictMeeting(ScheduleMeeting):
+        def prepare_values(self, changes, context):
+            if changes.get("title") == "secret":
+                raise FormFieldError("title", "that title is not allowed")
+            return super().prepare_values(changes, context)
+
+    form = StrictMeeting()
+    outcome = form.update(started(form), {"title": "secret", "day": "today"}, turn())
+    assert outcome.forms[-1]["values"] == {"day": "2026-11-21"}
+    assert "title: that title is not allowed" in outcome.message
