@@ -61,7 +61,7 @@ def no_model_screen(console: Console, command: str) -> None:
                     "",
                     "Set one of these (environment variable or option):",
                     "  [cyan]OPENAI_API_KEY[/cyan]  / --api-key    the provider's API key",
-                    "  [cyan]OPENAI_BASE_URL[/cyan] / --base-url   any OpenAI-compatible endpoint (e.g. a local server)",
+                    "  [cyan]OPENAI_BASE_URL[/cyan] / --base-url   any OpenAI-compatible endpoint",
                     "  [cyan]CONVERSO_MODEL[/cyan]  / --model      the model name (default gpt-4o-mini)",
                     "",
                     f"then run [bold]converso {command}[/bold] again.",
