@@ -142,6 +142,11 @@ class EnvBackend:
         self._ws = ws
         try:
             reply = self._roundtrip(client_frame("reset", {} if self._seed is None else {"seed": self._seed}))
+        except ConnectionClosed as exc:
+            self._drop()
+            raise EnvConnectionError(
+                f"The CRM env server at {self.url} closed the new connection: {exc}"
+            ) from None
         except BaseException:
             self._drop()
             raise
@@ -160,7 +165,15 @@ class EnvBackend:
 
     def _roundtrip(self, frame: str) -> Frame:
         assert self._ws is not None
-        self._ws.send(frame)
+        try:
+            self._ws.send(frame)
+        except ConnectionClosed as closed:
+            # The server may have said why before closing (CAPACITY_REACHED): read that first.
+            try:
+                raw = self._ws.recv(timeout=0)
+            except TimeoutError:
+                raise closed from None
+            return self._reply(raw)
         try:
             raw = self._ws.recv(timeout=self._message_timeout)
         except TimeoutError:
@@ -168,6 +181,9 @@ class EnvBackend:
             raise EnvConnectionError(
                 f"No answer from the CRM env server at {self.url} within {self._message_timeout:g} s"
             ) from None
+        return self._reply(raw)
+
+    def _reply(self, raw: str | bytes) -> Frame:
         try:
             reply = parse_server_frame(raw)
         except FrameError as exc:
