@@ -41,8 +41,8 @@ class FormAgentExecutor:
 
     A turn is atomic: its state is written once, when it ends (``durability="exit"``), and a turn that
     fails is rolled back to the checkpoint it started from. Turns of one thread are serialized within
-    this process. The async methods run the turn on a worker thread, so the same (sync) checkpointer
-    serves both APIs.
+    this process. The async methods run the turn on a worker thread (``max_workers`` of them), so the
+    same sync checkpointer serves both APIs: give a path, URL or connection rather than an async saver.
     """
 
     def __init__(
