@@ -49,7 +49,10 @@ class CreateCompany(FormTool):
 
 
 def lookup_turn(i: int) -> list[Any]:
-    return [{"tool_calls": [{"name": "lookup_company", "args": {"name": f"Company {i}"}}]}, f"Company {i} has 250."]
+    return [
+        {"tool_calls": [{"name": "lookup_company", "args": {"name": f"Company {i}"}}]},
+        f"Company {i} has 250.",
+    ]
 
 
 def overhead(turns: int) -> None:
@@ -92,7 +95,9 @@ def overhead(turns: int) -> None:
     for name, values in timings.items():
         p90 = statistics.quantiles(values, n=10)[-1] * 1000
         print(f"  {name:<22}{statistics.median(values) * 1000:>10.2f}{p90:>10.2f}")
-    print(f"  ratio FormAgentExecutor / create_react_agent: {ours_median / react_median:.2f}x (target <= 1.5x)")
+    print(
+        f"  ratio FormAgentExecutor / create_react_agent: {ours_median / react_median:.2f}x (target <= 1.5x)"
+    )
 
 
 def prompt_tokens() -> None:
@@ -139,7 +144,9 @@ def prompt_tokens() -> None:
             f"  {request.index + 1:>4} {turn:>4}  {system:>6} {history:>7} {tools:>6} {total:>6}  "
             f"{', '.join(request.tools)}{choice}"
         )
-    print(f"  total {sum(totals)} tokens over {len(totals)} calls, mean {statistics.mean(totals):.0f} per call")
+    print(
+        f"  total {sum(totals)} tokens over {len(totals)} calls, mean {statistics.mean(totals):.0f} per call"
+    )
 
 
 def main() -> None:
