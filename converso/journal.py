@@ -5,13 +5,14 @@ One file per thread (``<dir>/<thread_id>.jsonl``), one JSON object per line, eac
 
 - ``user``: the user's text;
 - ``model_call``: model name, latency, token usage (input/output/total) when the provider reports it;
-- ``tool_call``: tool name, duration, bounded previews of the arguments and the result, ``ok``;
+- ``tool_call``: tool name, duration of its step, bounded previews of the arguments and result, ``ok``;
 - ``form``: a transition of the active form (name, state before and after, missing fields);
 - ``reply`` and ``error``: how the turn ended.
 
-It watches from the outside: a LangChain callback handler sees model and tool calls (LangGraph
-puts ``thread_id`` into every run's metadata), and :class:`JournaledAgent` wraps the engine's event
-stream for user text, form transitions, replies and errors. The graph itself knows nothing of it.
+It watches from the outside: a LangChain callback handler on the chat model sees model calls
+(LangGraph puts ``thread_id`` into every run's metadata), and :class:`JournaledAgent` wraps the
+engine's event stream for user text, tool calls, form transitions, replies and errors. The graph
+itself knows nothing of it.
 
 Emails and phone numbers are masked in every string unless the journal is opened with
 ``mask=False``: a journal is the kind of file that gets pasted into bug reports.
@@ -19,6 +20,7 @@ Emails and phone numbers are masked in every string unless the journal is opened
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -40,9 +42,12 @@ _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+([
 _PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s().-]{5,}\d(?![\w])")
 
 
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+
+
 def _mask_phone(match: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", match.group(0))
-    if len(digits) < 7:
+    if len(digits) < 7 or _DATE.match(match.group(0)):
         return match.group(0)
     return "[phone …" + digits[-2:] + "]"
 
@@ -82,6 +87,7 @@ class Journal:
         self.mask = mask
         self._lock = threading.Lock()
         self._forms: dict[str, dict[str, Any] | None] = {}
+        self._marks: dict[str, float] = {}
 
     def path_for(self, thread_id: str) -> Path:
         return self.directory / f"{_SAFE_NAME.sub('_', thread_id)[:128]}.jsonl"
@@ -102,6 +108,14 @@ class Journal:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def mark(self, thread_id: str) -> None:
+        """Note that a step of the thread (a model call, a tool call) just ended."""
+        self._marks[thread_id] = time.perf_counter()
+
+    def since_mark(self, thread_id: str) -> float | None:
+        started = self._marks.get(thread_id)
+        return None if started is None else (time.perf_counter() - started) * 1000
 
     def last_form(self, thread_id: str) -> dict[str, Any] | None:
         """The active form as last journaled; read back from the file after a restart."""
@@ -195,6 +209,7 @@ class JournalCallbackHandler(BaseCallbackHandler):
         if ended is None:
             return
         run, latency = ended
+        self.journal.mark(run["thread_id"])
         self.journal.write(
             run["thread_id"],
             "model_call",
@@ -215,50 +230,6 @@ class JournalCallbackHandler(BaseCallbackHandler):
             "model_call",
             model=run["model"],
             latency_ms=round(latency, 1),
-            ok=False,
-            error=preview(f"{type(error).__name__}: {error}"),
-        )
-
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any],
-        input_str: str,
-        *,
-        run_id: UUID,
-        metadata: dict[str, Any] | None = None,
-        inputs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        name = (serialized or {}).get("name") or kwargs.get("name") or "tool"
-        self._begin(run_id, metadata, tool=name, arguments=inputs if inputs is not None else input_str)
-
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        ended = self._end(run_id)
-        if ended is None:
-            return
-        run, duration = ended
-        content = getattr(output, "content", output)
-        self.journal.write(
-            run["thread_id"],
-            "tool_call",
-            tool=run["tool"],
-            duration_ms=round(duration, 1),
-            arguments=preview(run["arguments"]),
-            result=preview(content),
-            ok=getattr(output, "status", "success") != "error",
-        )
-
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        ended = self._end(run_id)
-        if ended is None:
-            return
-        run, duration = ended
-        self.journal.write(
-            run["thread_id"],
-            "tool_call",
-            tool=run["tool"],
-            duration_ms=round(duration, 1),
-            arguments=preview(run["arguments"]),
             ok=False,
             error=preview(f"{type(error).__name__}: {error}"),
         )
@@ -304,13 +275,25 @@ class JournaledAgent:
 
     async def astream(self, thread_id: str, text: str, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         self.journal.write(thread_id, "user", text=text)
+        self.journal.mark(thread_id)
         tracker = _FormTracker(self.journal, thread_id)
         async for event in self._agent.astream(thread_id, text, *args, **kwargs):
             tracker.observe(event)
             yield event
 
+    def send(self, thread_id: str, text: str) -> Any:
+        reply = None
+        for event in self.stream(thread_id, text, tokens=False):
+            if _event_fields(event).get("type") == "reply":
+                reply = event.reply
+        return reply
+
+    async def asend(self, thread_id: str, text: str) -> Any:
+        return await asyncio.to_thread(self.send, thread_id, text)
+
     def stream(self, thread_id: str, text: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self.journal.write(thread_id, "user", text=text)
+        self.journal.mark(thread_id)
         tracker = _FormTracker(self.journal, thread_id)
         for event in self._agent.stream(thread_id, text, *args, **kwargs):
             tracker.observe(event)
@@ -342,7 +325,21 @@ class _FormTracker:
     def observe(self, event: Any) -> None:
         fields = _event_fields(event)
         kind = fields.get("type")
-        if kind == "form":
+        if kind == "tool":
+            # The tools of one model answer run in one graph step and their events arrive together
+            # when it ends: the step's duration goes to its first call, the others show ~0.
+            elapsed = self.journal.since_mark(self.thread_id)
+            self.journal.mark(self.thread_id)
+            self.journal.write(
+                self.thread_id,
+                "tool_call",
+                tool=fields.get("name"),
+                duration_ms=None if elapsed is None else round(elapsed, 1),
+                arguments=preview(fields.get("args")),
+                result=preview(fields.get("result")),
+                ok=not fields.get("is_error", False),
+            )
+        elif kind == "form":
             self._transition(fields.get("form"))
         elif kind == "reply":
             if "form" in fields:
