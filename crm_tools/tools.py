@@ -7,24 +7,28 @@ tokens and tells the model nothing more. CRM failures come back as text the mode
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from crm_tools.backends.base import PLURALS, CRMBackend, ObjectName
 from crm_tools.errors import CRMError
 
 # What each object is called in tool names and messages, and the filterable fields worth naming to the model.
 SEARCHABLE: tuple[ObjectName, ...] = ("company", "person", "opportunity")
+# The filterable fields whose names the model could not guess (composite paths, join columns).
 FILTER_FIELDS: dict[str, str] = {
-    "company": "name, domainName.primaryLinkUrl, employees, address.addressCity, createdAt",
-    "person": "name.firstName, name.lastName, emails.primaryEmail, jobTitle, city, companyId, company.name",
-    "opportunity": "name, stage, amount.amountMicros, closeDate, companyId, pointOfContactId",
-    "note": "title, body, createdAt",
-    "task": "title, status, dueAt, assigneeId",
+    "company": "domainName.primaryLinkUrl, address.addressCity, employees",
+    "person": "name.firstName, name.lastName, emails.primaryEmail, companyId",
+    "opportunity": "stage, amount.amountMicros, closeDate, companyId",
+    "note": "title, body",
+    "task": "title, status, dueAt",
 }
+# Said once, on the first list tool: the grammar is the same for all of them.
+FILTER_GRAMMAR = 'filter e.g. name[ilike]:"%acme%",employees[gte]:100; order_by e.g. createdAt[DESC]. '
 LIST_DEFAULT_LIMIT = 20
 
 
@@ -165,15 +169,43 @@ def _crm_errors_as_text(action: Callable[..., str]) -> Callable[..., str]:
     return run
 
 
+def compact_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool schema without what the model does not need: titles, defaults, and the ``anyOf`` with
+    null that optional fields produce. Every visible tool schema is re-sent on every model call, and
+    these parts are about half of a schema's tokens."""
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k not in ("title", "default", "format")}
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+        properties[name] = prop
+    compact = {"type": "object", "properties": properties}
+    if schema.get("required"):
+        compact["required"] = schema["required"]
+    return compact
+
+
+class CompactTool(StructuredTool):
+    """A StructuredTool that validates with its pydantic ``args_schema`` but shows the model the
+    compact schema."""
+
+    @property
+    def tool_call_schema(self) -> dict[str, Any]:  # type: ignore[override]
+        return compact_json_schema(self.get_input_schema().model_json_schema())
+
+
 class SearchArgs(BaseModel):
-    query: str = Field(description="Words from a name, email or domain")
+    query: str
 
 
 class ListArgs(BaseModel):
-    filter: str | None = Field(None, description='e.g. name[ilike]:"%acme%",employees[gte]:100')
-    order_by: str | None = Field(None, description="e.g. createdAt[DESC]")
+    filter: str | None = None
+    order_by: str | None = None
     limit: int | None = None
-    starting_after: str | None = Field(None, description="cursor from the previous result")
+    starting_after: str | None = None
     ending_before: str | None = None
 
 
@@ -238,11 +270,33 @@ def list_records(
     return "\n".join(lines)
 
 
-def get_record(backend: CRMBackend, object_name: ObjectName, record_id: str) -> str:
-    record = _single(backend.get(object_name, record_id, depth=1))
-    lines = [format_record(object_name, record)]
-    if object_name in ("note", "task") and record.get("body"):
-        lines.append(record["body"])
+GETTABLE: tuple[ObjectName, ...] = ("company", "person", "opportunity", "task", "note")
+
+
+def get_record(backend: CRMBackend, record_id: str) -> str:
+    """Any record by id, with the records embedded at depth 1; ids are UUIDs, unique across objects."""
+    try:
+        uuid.UUID(record_id)
+    except ValueError:
+        return f"{record_id!r} is not a record id (ids are UUIDs). Use search to find a record by name."
+    for object_name in GETTABLE:
+        try:
+            record = _single(backend.get(object_name, record_id, depth=1))
+        except CRMError as exc:
+            if exc.status_code == 404:
+                continue
+            raise
+        return _show_record(object_name, record)
+    return f"No company, person, opportunity, task or note has id {record_id!r}."
+
+
+def _show_record(object_name: ObjectName, record: dict[str, Any]) -> str:
+    lines = [f"{object_name}: {format_record(object_name, record)}"]
+    body = record.get("body") or ""
+    if object_name in ("note", "task") and body.strip() != compact_fields(object_name, record).get(
+        "body", ""
+    ):
+        lines.append(body)
     # One-to-many relations embedded at depth 1, e.g. a company's people and opportunities.
     for relation, related_object in (("people", "person"), ("opportunities", "opportunity")):
         related = record.get(relation)
@@ -258,40 +312,41 @@ def complete_task(backend: CRMBackend, task_id: str) -> str:
 
 def read_tools(backend: CRMBackend) -> list[BaseTool]:
     tools: list[BaseTool] = [
-        StructuredTool.from_function(
+        CompactTool.from_function(
             func=_crm_errors_as_text(lambda query: search(backend, query)),
             name="search",
             description="Find companies, people and opportunities by name, email or domain.",
             args_schema=SearchArgs,
         )
     ]
-    for object_name in ("company", "person", "opportunity", "note", "task"):
+    for index, object_name in enumerate(("company", "person", "opportunity", "note", "task")):
         plural = PLURALS[object_name]
+        grammar = FILTER_GRAMMAR if index == 0 else ""
         tools.append(
-            StructuredTool.from_function(
+            CompactTool.from_function(
                 func=_crm_errors_as_text(
                     lambda _object=object_name, **query: list_records(backend, _object, **query)
                 ),
                 name=f"list_{plural}",
-                description=f"List {plural}. Filter fields: {FILTER_FIELDS[object_name]}.",
+                description=f"List {plural}. {grammar}Fields: {FILTER_FIELDS[object_name]}.",
                 args_schema=ListArgs,
             )
         )
-    for object_name in ("company", "person", "opportunity", "note", "task"):
-        tools.append(
-            StructuredTool.from_function(
-                func=_crm_errors_as_text(lambda id, _object=object_name: get_record(backend, _object, id)),
-                name=f"get_{object_name}",
-                description=f"Show one {object_name} by id.",
-                args_schema=GetArgs,
-            )
+    # One get for every kind of record: a tool per kind would cost its schema on every model call.
+    tools.append(
+        CompactTool.from_function(
+            func=_crm_errors_as_text(lambda id: get_record(backend, id)),
+            name="get_record",
+            description="Any record by id, with its related records.",
+            args_schema=GetArgs,
         )
+    )
     return tools
 
 
 def action_tools(backend: CRMBackend) -> list[BaseTool]:
     return [
-        StructuredTool.from_function(
+        CompactTool.from_function(
             func=_crm_errors_as_text(lambda task_id: complete_task(backend, task_id)),
             name="complete_task",
             description="Mark a task as done.",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
 
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
 from converso.form_agent import (
@@ -30,7 +31,7 @@ from crm_tools.dates import resolve_date
 from crm_tools.errors import CRMError
 from crm_tools.forms.fields import Crm, Reference
 from crm_tools.forms.references import resolve_reference
-from crm_tools.tools import display_name
+from crm_tools.tools import CompactTool, display_name
 
 _TYPED_ID = re.compile(r"^(company|person|opportunity|note|task):([0-9a-fA-F-]{36})$")
 ABOUT_KINDS = ("company", "person", "opportunity")
@@ -197,6 +198,17 @@ class CrmForm(FormTool):
         return record, text
 
     # -- engine transitions, adjusted -----------------------------------------------------------------
+
+    def _build_variant(self, state: FormToolState) -> BaseTool:
+        # Same tool, compact schema: the Update variant of an open form is re-sent on every call.
+        variant = super()._build_variant(state)
+        description = {
+            FormToolState.INACTIVE: f"{self.description}.",
+            FormToolState.ACTIVE: "Set fields of the form (null clears one).",
+        }.get(state, variant.description)
+        return CompactTool(
+            name=variant.name, description=description, args_schema=variant.args_schema, func=variant.func
+        )
 
     def update(self, forms: list[FormSnapshot], arguments: Any, turn: TurnContext) -> FormToolOutcome:
         outcome = super().update(forms, arguments, turn)

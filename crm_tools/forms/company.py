@@ -22,13 +22,13 @@ class CompanyFields(BaseModel):
 
 class CreateCompany(CreateForm):
     name: str = "CreateCompany"
-    description: str = "create a company"
+    description: str = "Create a company"
     args_schema: type[BaseModel] = CompanyFields
     object_name: ClassVar[str] = "company"
 
 
 class UpdateCompany(UpdateForm):
     name: str = "UpdateCompany"
-    description: str = "change a company"
+    description: str = "Change a company"
     args_schema: type[BaseModel] = update_schema("UpdateCompany", CompanyFields, "company")
     object_name: ClassVar[str] = "company"

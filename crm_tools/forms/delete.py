@@ -23,7 +23,7 @@ class DeleteFields(BaseModel):
 
 class DeleteRecord(CrmForm):
     name: str = "DeleteRecord"
-    description: str = "delete a company, person, opportunity, note or task"
+    description: str = "Delete a company, person, opportunity, note or task"
     args_schema: type[BaseModel] = DeleteFields
     object_name: ClassVar[str] = "record"
 

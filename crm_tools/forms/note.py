@@ -22,6 +22,6 @@ class NoteFields(BaseModel):
 
 class CreateNote(CreateForm):
     name: str = "CreateNote"
-    description: str = "create a note"
+    description: str = "Create a note"
     args_schema: type[BaseModel] = NoteFields
     object_name: ClassVar[str] = "note"

@@ -23,32 +23,32 @@ from crm_tools.forms.fields import (
 
 
 class OpportunityFields(BaseModel):
-    name: Annotated[str, Crm("name")] = Field(description="Deal name")
+    name: Annotated[str, Crm("name")] = Field(description="Name of the deal")
     amount: Annotated[Amount | None, Crm("amount.amountMicros", to_micros, from_micros)] = Field(
-        None, description="Deal value"
+        None, description="In currency units"
     )
-    currency: Annotated[Currency, Crm("amount.currencyCode")] = Field("USD", description="e.g. USD, EUR")
+    currency: Annotated[Currency, Crm("amount.currencyCode")] = Field("USD", description="ISO code")
     stage: Annotated[Stage, Crm("stage")] = Field("NEW", description=" | ".join(STAGES))
     close_date: Annotated[Day | None, date_field("closeDate")] = Field(
-        None, description="Expected close date, as the user said it"
+        None, description="As the user said it"
     )
     company: Annotated[str | None, Reference(("company",), "companyId")] = Field(
-        None, description="Company: name, domain or id"
+        None, description="Name, domain or id"
     )
     point_of_contact: Annotated[str | None, Reference(("person",), "pointOfContactId")] = Field(
-        None, description="Contact person: name, email or id"
+        None, description="Person: name, email or id"
     )
 
 
 class CreateOpportunity(CreateForm):
     name: str = "CreateOpportunity"
-    description: str = "create an opportunity (deal)"
+    description: str = "Create an opportunity (deal)"
     args_schema: type[BaseModel] = OpportunityFields
     object_name: ClassVar[str] = "opportunity"
 
 
 class UpdateOpportunity(UpdateForm):
     name: str = "UpdateOpportunity"
-    description: str = "change an opportunity (deal)"
+    description: str = "Change an opportunity (deal)"
     args_schema: type[BaseModel] = update_schema("UpdateOpportunity", OpportunityFields, "opportunity")
     object_name: ClassVar[str] = "opportunity"

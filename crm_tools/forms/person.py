@@ -24,13 +24,13 @@ class PersonFields(BaseModel):
 
 class CreatePerson(CreateForm):
     name: str = "CreatePerson"
-    description: str = "create a person (contact)"
+    description: str = "Create a person (contact)"
     args_schema: type[BaseModel] = PersonFields
     object_name: ClassVar[str] = "person"
 
 
 class UpdatePerson(UpdateForm):
     name: str = "UpdatePerson"
-    description: str = "change a person (contact)"
+    description: str = "Change a person (contact)"
     args_schema: type[BaseModel] = update_schema("UpdatePerson", PersonFields, "person")
     object_name: ClassVar[str] = "person"

@@ -26,13 +26,13 @@ class TaskFields(BaseModel):
 
 class CreateTask(CreateForm):
     name: str = "CreateTask"
-    description: str = "create a task"
+    description: str = "Create a task"
     args_schema: type[BaseModel] = TaskFields
     object_name: ClassVar[str] = "task"
 
 
 class UpdateTask(UpdateForm):
     name: str = "UpdateTask"
-    description: str = "change a task"
+    description: str = "Change a task"
     args_schema: type[BaseModel] = update_schema("UpdateTask", TaskFields, "task")
     object_name: ClassVar[str] = "task"

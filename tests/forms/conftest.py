@@ -25,7 +25,12 @@ def add_company(crm: SqlBackend, name: str, domain: str | None = None, **extra: 
 
 
 def add_person(
-    crm: SqlBackend, first: str, last: str, email: str | None = None, company_id: str | None = None, **extra: Any
+    crm: SqlBackend,
+    first: str,
+    last: str,
+    email: str | None = None,
+    company_id: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {"name": {"firstName": first, "lastName": last}, **extra}
     if email:

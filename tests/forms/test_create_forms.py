@@ -38,7 +38,9 @@ def test_filled_company_form_shows_the_summary_as_the_reply_and_writes_nothing_y
 
 
 def test_confirmed_company_is_created_and_the_reply_names_it(chat, crm):
-    chat.say("Add Acme", call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme", "employees": 0}))
+    chat.say(
+        "Add Acme", call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme", "employees": 0})
+    )
     reply = chat.say("yes", call("CreateCompanyFinalize", {"confirm": True}))
     [acme] = companies(crm)
     assert reply.text == f"Created company Acme (id={acme['id']})."
@@ -94,7 +96,10 @@ def test_an_ambiguous_company_is_not_stored_and_the_candidates_are_listed(chat, 
     )
     result = chat.tool_results()[-1]
     assert "company: Several records match 'Acme'" in result
-    assert "Acme Labs (company, domain acmelabs.com" in result and "Acme Foods (company, domain acmefoods.com" in result
+    assert (
+        "Acme Labs (company, domain acmelabs.com" in result
+        and "Acme Foods (company, domain acmefoods.com" in result
+    )
     assert "company" not in reply.form["values"]
 
 
@@ -105,8 +110,9 @@ def test_an_unknown_company_is_reported_so_the_model_can_offer_to_create_it(chat
         call("CreatePersonUpdate", {"first_name": "Jane", "last_name": "Doe", "company": "Initech"}),
         "I can't find Initech. Shall I create it?",
     )
-    assert "No company matches 'Initech'. Ask the user which one they mean, or offer to create it." in (
-        chat.tool_results()[-1]
+    assert (
+        "No company matches 'Initech'. Ask the user which one they mean, or offer to create it."
+        in (chat.tool_results()[-1])
     )
 
 
@@ -117,8 +123,9 @@ def test_an_invalid_email_is_rejected_with_what_is_accepted(chat):
         call("CreatePersonUpdate", {"first_name": "Jane", "last_name": "Doe", "email": "jane at acme"}),
         "That email looks wrong; what is it?",
     )
-    assert "'jane at acme' is not an email address. Expected something like jane@example.com." in (
-        chat.tool_results()[-1]
+    assert (
+        "'jane at acme' is not an email address. Expected something like jane@example.com."
+        in (chat.tool_results()[-1])
     )
     assert "email" not in reply.form["values"]
 
@@ -157,7 +164,10 @@ def test_confirmed_opportunity_stores_micros_currency_stage_and_close_date(chat,
     chat.say(
         "Deal",
         call("CreateOpportunityStart"),
-        call("CreateOpportunityUpdate", {"name": "Deal", "amount": 1250.5, "currency": "eur", "stage": "proposal"}),
+        call(
+            "CreateOpportunityUpdate",
+            {"name": "Deal", "amount": 1250.5, "currency": "eur", "stage": "proposal"},
+        ),
     )
     chat.say("save", call("CreateOpportunityFinalize", {"confirm": True}))
     [deal] = crm.list("opportunity")["data"]["opportunities"]
@@ -208,7 +218,9 @@ def test_a_repeated_commit_with_the_same_form_id_writes_one_record(crm):
 
 
 def test_when_an_interrupted_form_resumes_the_model_gets_the_commit_result(chat, crm):
-    chat.say("New deal", call("CreateOpportunityStart"), call("CreateOpportunityUpdate", {}), "Name of the deal?")
+    chat.say(
+        "New deal", call("CreateOpportunityStart"), call("CreateOpportunityUpdate", {}), "Name of the deal?"
+    )
     chat.say(
         "First add company Initech",
         call("CreateCompanyStart"),

@@ -46,7 +46,9 @@ def test_a_task_due_on_a_natural_date_about_an_opportunity(chat, crm):
 def test_moving_a_task_to_another_record_replaces_its_link(chat, crm):
     acme = add_company(crm, "Acme")
     globex = add_company(crm, "Globex")
-    chat.say("Task for Acme", call("CreateTaskStart"), call("CreateTaskUpdate", {"title": "Demo", "about": "Acme"}))
+    chat.say(
+        "Task for Acme", call("CreateTaskStart"), call("CreateTaskUpdate", {"title": "Demo", "about": "Acme"})
+    )
     chat.say("yes", call("CreateTaskFinalize", {"confirm": True}))
     reply = chat.say(
         "The demo is for Globex",
@@ -62,7 +64,9 @@ def test_moving_a_task_to_another_record_replaces_its_link(chat, crm):
 
 def test_delete_asks_for_confirmation_then_deletes(chat, crm):
     acme = add_company(crm, "Acme", "acme.com")
-    reply = chat.say("Delete acme.com", call("DeleteRecordStart"), call("DeleteRecordUpdate", {"record": "acme.com"}))
+    reply = chat.say(
+        "Delete acme.com", call("DeleteRecordStart"), call("DeleteRecordUpdate", {"record": "acme.com"})
+    )
     assert reply.text == "Delete Acme (company)? This cannot be undone. Shall I delete it?"
     assert len(crm.list("company")["data"]["companies"]) == 1
     reply = chat.say("yes", call("DeleteRecordFinalize", {"confirm": True}))

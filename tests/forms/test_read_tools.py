@@ -56,7 +56,9 @@ def test_list_shows_the_count_and_a_cursor_for_the_next_page(crm, tools):
     assert lines[0] == "2 of 3 companies:"
     assert lines[1].startswith("- Alpha | id=") and lines[2].startswith("- Bravo | id=")
     cursor = lines[3].removeprefix("next page: starting_after=")
-    following = tools["list_companies"].invoke({"order_by": "name[ASC]", "limit": 2, "starting_after": cursor})
+    following = tools["list_companies"].invoke(
+        {"order_by": "name[ASC]", "limit": 2, "starting_after": cursor}
+    )
     assert following.splitlines()[1].startswith("- Charlie | id=")
 
 
@@ -87,8 +89,8 @@ def test_opportunity_rows_show_amount_stage_close_date_and_names_of_related_reco
         companyId=acme["id"],
         pointOfContactId=jane["id"],
     )
-    assert tools["get_opportunity"].invoke({"id": deal["id"]}) == (
-        f"Big deal | id={deal['id']} | amount=12,500 EUR | stage=NEW | close=2026-12-01"
+    assert tools["get_record"].invoke({"id": deal["id"]}) == (
+        f"opportunity: Big deal | id={deal['id']} | amount=12,500 EUR | stage=NEW | close=2026-12-01"
         " | company=Acme | contact=Jane Doe"
     )
 
@@ -96,14 +98,37 @@ def test_opportunity_rows_show_amount_stage_close_date_and_names_of_related_reco
 def test_get_company_lists_its_people(crm, tools):
     acme = add_company(crm, "Acme")
     add_person(crm, "Jane", "Doe", "jane@acme.com", acme["id"])
-    result = tools["get_company"].invoke({"id": acme["id"]})
-    assert result.startswith(f"Acme | id={acme['id']}")
+    result = tools["get_record"].invoke({"id": acme["id"]})
+    assert result.startswith(f"company: Acme | id={acme['id']}")
     assert "people:\n- Jane Doe | id=" in result
 
 
-def test_get_of_an_unknown_id_is_a_readable_error(crm, tools):
-    result = tools["get_person"].invoke({"id": "6f1c0c1e-3a4b-4c5d-8e9f-0a1b2c3d4e5f"})
-    assert result.startswith("CRM error: ")
+def test_get_of_an_unknown_id_says_no_record_has_it(crm, tools):
+    result = tools["get_record"].invoke({"id": "6f1c0c1e-3a4b-4c5d-8e9f-0a1b2c3d4e5f"})
+    assert result == (
+        "No company, person, opportunity, task or note has id '6f1c0c1e-3a4b-4c5d-8e9f-0a1b2c3d4e5f'."
+    )
+
+
+def test_get_of_a_name_instead_of_an_id_points_to_search(crm, tools):
+    assert tools["get_record"].invoke({"id": "acme"}) == (
+        "'acme' is not a record id (ids are UUIDs). Use search to find a record by name."
+    )
+
+
+def test_get_shows_a_task_with_its_body(crm, tools):
+    task = crm.create("task", {"title": "Call Jane", "body": "About the pilot", "status": "TODO"})
+    task_id = task["data"]["createTask"]["id"]
+    assert tools["get_record"].invoke({"id": task_id}) == (
+        f"task: Call Jane | id={task_id} | status=TODO | body=About the pilot"
+    )
+
+
+def test_get_shows_the_whole_body_of_a_long_note(crm, tools):
+    note = crm.create("note", {"title": "Call", "body": "Line one\nLine two"})["data"]["createNote"]
+    assert tools["get_record"].invoke({"id": note["id"]}) == (
+        f"note: Call | id={note['id']} | body=Line one\nLine one\nLine two"
+    )
 
 
 def test_complete_task_marks_it_done_and_names_it(crm, tools):
@@ -116,5 +141,5 @@ def test_complete_task_marks_it_done_and_names_it(crm, tools):
 
 def test_read_only_toolset_has_no_tool_that_writes(crm):
     names = {tool.name for tool in build_tools(crm, read_only=True)}
-    assert "search" in names and "list_companies" in names and "get_task" in names
+    assert "search" in names and "list_companies" in names and "get_record" in names
     assert not any(name.startswith(("Create", "Update", "Delete", "complete")) for name in names)

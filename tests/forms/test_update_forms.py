@@ -46,8 +46,9 @@ def test_naming_the_record_without_a_change_asks_what_to_change(chat, crm):
         "What should change?",
     )
     assert reply.form["state"] == "ACTIVE"
-    assert "Next field to ask the user: changes (what to change; fields: name, domain, address, employees)" in (
-        chat.tool_results()[-1]
+    assert (
+        "Next field to ask the user: changes (what to change; fields: name, domain, address, employees)"
+        in (chat.tool_results()[-1])
     )
 
 
