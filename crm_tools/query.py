@@ -57,6 +57,7 @@ DIRECTIONS = {
 }
 # Short forms follow Twenty: ascending puts NULLs first, descending puts them last.
 _SHORT_DIRECTIONS = {"ASC": "AscNullsFirst", "DESC": "DescNullsLast"}
+_MAX_INTEGER = 2**63 - 1
 PAGING_PARAMS = ("limit", "filter", "order_by", "starting_after", "ending_before", "depth", "cursor")
 
 
@@ -229,6 +230,8 @@ def coerce_value(leaf: FieldSpec, raw: str, options: SelectOptions, *, where: st
             raise _bad(f"{fail} a number was expected eg: '{leaf.path}[gte]:100'") from None
         if isinstance(number, float) and not math.isfinite(number):
             raise _bad(f"{fail} a finite number was expected eg: '{leaf.path}[gte]:100'")
+        if isinstance(number, int) and abs(number) > _MAX_INTEGER:
+            raise _bad(f"{fail} whole numbers are limited to ±{_MAX_INTEGER} (64 bits)")
         return number
     if kind == "boolean":
         lowered = raw.strip().lower()
@@ -502,8 +505,8 @@ def decode_cursor(
             continue
         kind = key.leaf.kind.name
         ok = {
-            "integer": isinstance(value, int) and not isinstance(value, bool),
-            "float": isinstance(value, int | float) and not isinstance(value, bool),
+            "integer": isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_INTEGER,
+            "float": isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
             "boolean": isinstance(value, bool),
         }.get(kind, isinstance(value, str))
         if not ok:

@@ -302,3 +302,11 @@ def test_cursor_is_the_legacy_name_of_starting_after() -> None:
 def test_naming_deleted_at_includes_soft_deleted_rows() -> None:
     assert parse_list_query("company", filter="deletedAt[is]:NOT_NULL").include_deleted
     assert not parse_list_query("company", filter="name[eq]:x").include_deleted
+
+
+@pytest.mark.parametrize("value", [10**30, float("inf"), "12", True])
+def test_cursor_values_of_the_wrong_type_or_range_are_refused(value: object) -> None:
+    keys = parse_order_by("company", "employees")
+    cursor = encode_cursor(keys, (value, "3b1f8b1e-6a8e-4e55-9d0c-1e2f3a4b5c6d"))
+    with pytest.raises(CRMError, match="is not a cursor of this list"):
+        decode_cursor(cursor, keys, DEFAULT_OPTIONS, param="starting_after")
