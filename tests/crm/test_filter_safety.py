@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
@@ -142,10 +143,8 @@ def test_hostile_values_in_every_comparator_never_escape_as_sql(backend: CRMBack
     backend.create("company", {"name": "Bystander", "employees": 3})
     for comparator in COMPARATORS:
         value = f"[{hostile}]" if comparator in ("in", "containsAny") else hostile
-        try:
+        with contextlib.suppress(CRMError):
             backend.list("company", filter=f"name[{comparator}]:{value}")
-        except CRMError:
-            pass
     assert backend.list("company", filter="employees[eq]:3")["totalCount"] == 1
 
 

@@ -98,4 +98,4 @@ def test_walking_forward_then_backward_yields_every_row_once_each_way(
     while body["pageInfo"]["hasPreviousPage"]:
         body = backend.list("person", limit=page, ending_before=body["pageInfo"]["startCursor"], **query)
         backward = _ids(body) + backward
-    assert backward + [everything[-1]] == everything
+    assert [*backward, everything[-1]] == everything
