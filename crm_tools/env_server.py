@@ -3,6 +3,10 @@
 Episode mode (default): every connection gets its own in-memory SQLite CRM, freed when it closes.
 Store mode (``store=URL``): every connection shares one durable CRM.
 
+Every malformed frame is answered with an error frame and the connection stays open, except a
+frame larger than ``max_frame_bytes``: websockets closes the connection with 1009 (message too big)
+without reading it, which is the point of the limit.
+
     async with serve_env("127.0.0.1", 0, api_keys=["k"]) as server:
         ...  # server.url is ws://127.0.0.1:<port>
 
@@ -176,7 +180,10 @@ class EnvServer:
         return await asyncio.to_thread(function, *args)
 
     async def _handle(self, connection: ServerConnection) -> None:
-        if len(self._live) >= self.config.max_sessions or self._stopping:
+        if self._stopping:
+            await connection.close(1001, "server shutting down")
+            return
+        if len(self._live) >= self.config.max_sessions:
             await connection.send(
                 error_frame(
                     "CAPACITY_REACHED",

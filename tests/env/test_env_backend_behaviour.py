@@ -15,7 +15,9 @@ from crm_tools.backends.env_client import EnvBackend
 from crm_tools.env_server import BackgroundEnvServer
 from tests.env.conftest import API_KEY
 
-suite = pytest.importorskip("tests.crm.test_records", reason="the CRM behaviour suite (tests/crm) is not present")
+suite = pytest.importorskip(
+    "tests.crm.test_records", reason="the CRM behaviour suite (tests/crm) is not present"
+)
 from tests.crm.conftest import make  # noqa: E402, F401 - the suite's fixture, rebound to our backend
 
 # Tests whose payloads the env protocol cannot carry, even with the converso extension.

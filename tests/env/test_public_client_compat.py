@@ -26,7 +26,9 @@ except ImportError as exc:  # pragma: no cover - depends on the compat extra
     )
 
 # openenv-core 0.2.1 connects the way websockets 17 deprecates; that is the client's business.
-pytestmark = pytest.mark.filterwarnings(r"ignore:connect\(\) must be used as a context manager:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:connect\(\) must be used as a context manager:DeprecationWarning"
+)
 
 
 @pytest.fixture(scope="module")
