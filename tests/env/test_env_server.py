@@ -271,3 +271,22 @@ def test_shutdown_closes_idle_sessions_with_going_away() -> None:
     with pytest.raises(ConnectionClosed):
         ws.recv(timeout=5)
     assert ws.close_code == 1001
+
+
+def test_shutdown_lets_an_in_flight_frame_finish_and_answer_before_closing() -> None:
+    import threading
+    import time
+
+    server = BackgroundEnvServer(api_keys=[API_KEY]).__enter__()
+    ws = open_ws(server.url)
+    # Seeding an episode takes a few hundred milliseconds in a worker thread: long enough to be in flight.
+    ws.send(json.dumps({"type": "reset", "data": {"seed": 5}}))
+    time.sleep(0.1)
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    reply = json.loads(ws.recv(timeout=10))
+    assert reply["type"] == "observation" and reply["data"]["observation"]["success"] is True
+    with pytest.raises(ConnectionClosed):
+        ws.recv(timeout=10)
+    assert ws.close_code == 1001
+    stopper.join(10)
