@@ -130,7 +130,8 @@ async def _serve(server: ChatServer, console: Console) -> None:
     await server.start()
     where = f"{server.config.host}:{server.port}"
     console.print(
-        f"converso serve: chat page http://{where}/  widget http://{where}/widget.js  ws://{where}/ws"
+        f"converso serve: chat page http://{where}/  widget http://{where}/widget.js  ws://{where}/ws",
+        soft_wrap=True,
     )
     await stop.wait()
     console.print("converso serve: shutting down (finishing running turns)")
