@@ -29,6 +29,7 @@ from converso.testing import ScriptedChatModel, ScriptedRequest
 from crm_tools.backends.base import PLURALS, CRMBackend
 from crm_tools.backends.sql import SqlBackend
 from crm_tools.errors import CRMError
+from crm_tools.tools import CompactTool
 from crm_tools.toolset import build_tools
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -238,7 +239,7 @@ def _payload(object_name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def flat_tools(crm: CRMBackend) -> list[BaseTool]:
+def flat_tools(crm: CRMBackend, tool_class: type[StructuredTool] = StructuredTool) -> list[BaseTool]:
     def raw(action: Callable[[], dict[str, Any]]) -> str:
         try:
             return json.dumps(action(), ensure_ascii=False)
@@ -253,13 +254,13 @@ def flat_tools(crm: CRMBackend) -> list[BaseTool]:
     ):
         plural = PLURALS[object_name]
         tools += [
-            StructuredTool.from_function(
+            tool_class.from_function(
                 func=lambda _o=object_name, **kw: raw(lambda: crm.create(_o, _payload(_o, kw))),
                 name=f"create_{object_name}",
                 description=f"Create a {object_name}.",
                 args_schema=args,
             ),
-            StructuredTool.from_function(
+            tool_class.from_function(
                 func=lambda record_id, _o=object_name, **kw: raw(
                     lambda: crm.update(_o, record_id, _payload(_o, kw))
                 ),
@@ -267,13 +268,13 @@ def flat_tools(crm: CRMBackend) -> list[BaseTool]:
                 description=f"Update fields of a {object_name}; only the given fields change.",
                 args_schema=_with_id(args),
             ),
-            StructuredTool.from_function(
+            tool_class.from_function(
                 func=lambda record_id, _o=object_name: raw(lambda: crm.delete(_o, record_id)),
                 name=f"delete_{object_name}",
                 description=f"Delete a {object_name}.",
                 args_schema=RecordIdArgs,
             ),
-            StructuredTool.from_function(
+            tool_class.from_function(
                 func=lambda _o=object_name, **kw: raw(
                     lambda: crm.list(_o, **{k: v for k, v in kw.items() if v is not None})
                 ),
@@ -281,7 +282,7 @@ def flat_tools(crm: CRMBackend) -> list[BaseTool]:
                 description=f"List {plural} with filtering, sorting and cursor paging.",
                 args_schema=ListArgs,
             ),
-            StructuredTool.from_function(
+            tool_class.from_function(
                 func=lambda record_id, _o=object_name: raw(lambda: crm.get(_o, record_id)),
                 name=f"get_{object_name}",
                 description=f"Get one {object_name} by id.",
@@ -289,7 +290,7 @@ def flat_tools(crm: CRMBackend) -> list[BaseTool]:
             ),
         ]
     tools += [
-        StructuredTool.from_function(
+        tool_class.from_function(
             func=lambda **kw: raw(
                 lambda: crm.create("note", {"title": kw.get("note_title"), "body": kw.get("note_body")})
             ),
@@ -297,31 +298,31 @@ def flat_tools(crm: CRMBackend) -> list[BaseTool]:
             description="Create a note, optionally linked to a person, company or opportunity.",
             args_schema=NoteArgs,
         ),
-        StructuredTool.from_function(
+        tool_class.from_function(
             func=lambda **kw: raw(lambda: crm.list("note", **{k: v for k, v in kw.items() if v is not None})),
             name="list_notes",
             description="List notes with filtering, sorting and cursor paging.",
             args_schema=ListArgs,
         ),
-        StructuredTool.from_function(
+        tool_class.from_function(
             func=lambda **kw: raw(lambda: crm.create("task", {"title": kw.get("task_title")})),
             name="create_task",
             description="Create a task, optionally linked to a person, company or opportunity.",
             args_schema=TaskArgs,
         ),
-        StructuredTool.from_function(
+        tool_class.from_function(
             func=lambda record_id, **kw: raw(lambda: crm.update("task", record_id, {})),
             name="update_task",
             description="Update fields of a task.",
             args_schema=_with_id(TaskArgs),
         ),
-        StructuredTool.from_function(
+        tool_class.from_function(
             func=lambda record_id: raw(lambda: crm.update("task", record_id, {"status": "DONE"})),
             name="complete_task",
             description="Mark a task as DONE.",
             args_schema=RecordIdArgs,
         ),
-        StructuredTool.from_function(
+        tool_class.from_function(
             func=lambda **kw: raw(lambda: crm.list("task", **{k: v for k, v in kw.items() if v is not None})),
             name="list_tasks",
             description="List tasks with filtering, sorting and cursor paging.",
@@ -400,9 +401,9 @@ def _person_id_in(request: ScriptedRequest) -> str:
     raise AssertionError("no listed person in the history")
 
 
-def run_flat(crm: CRMBackend) -> list[ScriptedRequest]:
+def run_flat(crm: CRMBackend, tool_class: type[StructuredTool] = StructuredTool) -> list[ScriptedRequest]:
     model = ScriptedChatModel(responses=[])
-    agent = create_react_agent(model, flat_tools(crm), prompt=SystemMessage(FLAT_SYSTEM_PROMPT))
+    agent = create_react_agent(model, flat_tools(crm, tool_class), prompt=SystemMessage(FLAT_SYSTEM_PROMPT))
     messages: list[Any] = []
     for text, answers in zip(USER_TURNS, FLAT_SCRIPT, strict=True):
         model.extend(answers)
@@ -441,6 +442,9 @@ def main() -> None:
     with SqlBackend("sqlite://") as crm:
         flat_requests = run_flat(crm)
         check_records(crm, "flat")
+    # The same flat agent with schemas compacted as converso's are: how much of the saving is the design.
+    with SqlBackend("sqlite://") as crm:
+        compact_flat_requests = run_flat(crm, CompactTool)
     print("converso replies:")
     for text, reply in zip(USER_TURNS, replies, strict=True):
         print(f"  user: {text}\n  agent: {reply.replace(chr(10), chr(10) + '         ')}")
@@ -452,6 +456,12 @@ def main() -> None:
         f"flat {max(c.fixed for c in flat)}"
     )
     print(f"total prompt tokens: converso/flat = {ratio:.2f} (target <= 0.35)")
+    compact_flat = [cost(request) for request in compact_flat_requests]
+    print(
+        f"flat agent with schemas compacted like converso's: fixed {compact_flat[0].fixed} per call, "
+        f"{sum(c.total for c in compact_flat)} in all; converso/that = "
+        f"{sum(c.total for c in ours) / sum(c.total for c in compact_flat):.2f}"
+    )
 
 
 if __name__ == "__main__":
