@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -40,7 +40,7 @@ def form_panel(form: PublicForm | None) -> Panel | Text:
     table.add_column(style="bold")
     table.add_column()
     for name, value in form["values"].items():
-        table.add_row(name, escape(_value(value)))
+        table.add_row(name, escape(_short_id(_value(value))))
     for name in form["missing"]:
         table.add_row(name, Text("missing", style="yellow"))
     title = f"{form['name']} · {form['state']}"
@@ -49,14 +49,43 @@ def form_panel(form: PublicForm | None) -> Panel | Text:
 
 
 def print_records(console: Console, written: Mapping[str, list[dict[str, Any]]]) -> None:
-    parts: list[Any] = []
+    """One table per object type; ids of records written in the same conversation show as their names."""
+    labels = {
+        record["id"]: label for records in written.values() for record in records if (label := _label(record))
+    }
+    if not any(written.values()):
+        console.print(Text("Records written: none", style="dim"))
+        return
+    console.print(Text("Records written", style="bold magenta"))
     for object_type, records in written.items():
         for record in records:
-            fields = ", ".join(f"{k}={_value(v)}" for k, v in _flatten(record).items())
-            parts.append(Text.assemble((f"{object_type}: ", "bold"), fields))
-    if not parts:
-        parts.append(Text("nothing was written", style="dim"))
-    console.print(Panel(Group(*parts), title="Records written", title_align="left", border_style="magenta"))
+            fields = "  ".join(f"{k}={_cell(v, labels)}" for k, v in _flatten(record).items())
+            console.print(Text.assemble((f"  {object_type}: ", "bold"), fields))
+
+
+def _label(record: Mapping[str, Any]) -> str | None:
+    name = record.get("name")
+    if isinstance(name, Mapping):
+        return " ".join(str(part) for part in (name.get("firstName"), name.get("lastName")) if part) or None
+    return name if isinstance(name, str) else record.get("title")
+
+
+def _cell(value: Any, labels: Mapping[str, str]) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value in labels:
+        return labels[value]
+    return _short_id(_value(value))
+
+
+def _short_id(text: str) -> str:
+    # Record ids mean nothing to a reader; a short prefix is enough to tell two apart.
+    if len(text) == 36 and text.count("-") == 4:
+        return f"#{text[:8]}"
+    kind, _, rest = text.partition(":")
+    if rest and len(rest) == 36 and rest.count("-") == 4:
+        return f"{kind} #{rest[:8]}"
+    return text
 
 
 def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

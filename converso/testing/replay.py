@@ -64,6 +64,9 @@ class ReplayResult:
     def passed(self) -> bool:
         return self.failure is None
 
+    def written_nonempty(self) -> dict[str, list[dict[str, Any]]]:
+        return {object_type: records for object_type, records in self.written.items() if records}
+
     def report(self) -> str:
         """The failure as replay prints it: cassette, file, then where and what, then the diff."""
         source = f" ({self.cassette.source})" if self.cassette.source else ""

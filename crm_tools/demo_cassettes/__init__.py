@@ -1,0 +1,1 @@
+"""Conversations `converso demo` replays (package data, found through the ``converso.demos`` entry point)."""
