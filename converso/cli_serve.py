@@ -60,6 +60,7 @@ def serve(
     shutdown_grace: Annotated[
         float, typer.Option(help="Seconds running turns get to finish on shutdown.")
     ] = 30.0,
+    max_concurrent_turns: Annotated[int, typer.Option(help="Turns run at once; more wait their turn.")] = 64,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     api_key: ApiKeyOption = None,
@@ -100,6 +101,7 @@ def serve(
             crm_api_key=crm_api_key,
             journal_dir=journal,
             journal_unmasked=journal_unmasked,
+            max_concurrent_turns=max_concurrent_turns,
         )
     )
     config = ServerConfig(
