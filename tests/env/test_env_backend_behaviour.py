@@ -1,36 +1,68 @@
 """The CRM backend behaviour suite of tests/crm, rerun against ``EnvBackend`` over a real server.
 
 Each test gets a new connection to an episode server, which is a fresh, empty CRM, just as the
-SQL tests get a fresh database. The test functions are imported, not copied, so the suites cannot
-drift apart. (When tests/crm's ``backend`` fixture grows an "env" branch, this module can go.)
+SQL tests get a fresh database. The tests and their fixtures are imported, not copied, so the two
+suites cannot drift apart. (When tests/crm's ``backend`` fixture grows an "env" branch, this
+module can go.)
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Iterator
 
 import pytest
+from _pytest.fixtures import FixtureFunctionDefinition
 
 from crm_tools.backends.env_client import EnvBackend
 from crm_tools.env_server import BackgroundEnvServer
 from tests.env.conftest import API_KEY
 
-suite = pytest.importorskip(
-    "tests.crm.test_records", reason="the CRM behaviour suite (tests/crm) is not present"
+SUITES = (
+    "tests.crm.test_records",
+    "tests.crm.test_list",
+    "tests.crm.test_filter_safety",
+    "tests.crm.test_idempotency_concurrency",
 )
-from tests.crm.conftest import make  # noqa: E402, F401 - the suite's fixture, rebound to our backend
 
 # Tests whose payloads the env protocol cannot carry, even with the converso extension.
-_CANNOT_CARRY = {
+CANNOT_CARRY = {
     "test_create_with_a_given_id_keeps_it_and_refuses_reuse": "a record's id cannot be chosen over the env protocol",
 }
+# Fixtures that write system fields (createdAt) the env protocol cannot carry.
+FIXTURES_CANNOT_CARRY = {
+    "companies": "the 'companies' fixture sets createdAt, which the env protocol cannot carry"
+}
 
-for _name in dir(suite):
-    if _name.startswith("test_"):
-        _test = getattr(suite, _name)
-        if _name in _CANNOT_CARRY:
-            _test = pytest.mark.skip(reason=_CANNOT_CARRY[_name])(_test)
-        globals()[_name] = _test
+pytest.importorskip("tests.crm.conftest", reason="the CRM behaviour suite (tests/crm) is not present")
+from tests.crm.conftest import make  # noqa: E402, F401 - the suite's fixture, rebound to our backend
+
+
+def _adopt(module_name: str) -> None:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return
+    for name, value in vars(module).items():
+        if name.startswith("test_") and callable(value):
+            if not {"backend", "make", *FIXTURES_CANNOT_CARRY} & set(inspect.signature(value).parameters):
+                continue  # not a backend behaviour (e.g. a test of SQL processes)
+            reasons = [CANNOT_CARRY[name]] if name in CANNOT_CARRY else []
+            reasons += [
+                why
+                for arg, why in FIXTURES_CANNOT_CARRY.items()
+                if arg in inspect.signature(value).parameters
+            ]
+            if reasons:
+                value = pytest.mark.skip(reason=reasons[0])(value)
+            globals()[name] = value
+        elif isinstance(value, FixtureFunctionDefinition) and name not in ("backend", "make"):
+            globals()[name] = value
+
+
+for _suite in SUITES:
+    _adopt(_suite)
 
 
 @pytest.fixture(scope="module")
