@@ -173,7 +173,7 @@ def format_datetime(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def _uuid(value: Any) -> str | None:
@@ -541,19 +541,31 @@ def flatten(object_name: str, record: RecordInput) -> dict[str, Any]:
     return row
 
 
+def _nest_plan(object_name: str) -> tuple[tuple[str, str, str, str], ...]:
+    spec = OBJECTS[object_name]
+    return tuple(
+        (leaf.column, *leaf.path.partition(".")[::2], leaf.kind.name) for leaf in spec.fields.values()
+    )
+
+
+_NEST_PLANS = {name: _nest_plan(name) for name in OBJECTS}
+
+
 def nest(object_name: str, row: Any) -> dict[str, Any]:
     """A stored row (mapping by column) → the Twenty-shaped record with nested composites."""
-    spec = OBJECTS[object_name]
     record: dict[str, Any] = {}
-    for path, leaf in spec.fields.items():
-        value = row[leaf.column]
-        if leaf.kind.name == "datetime":
-            value = format_datetime(value)
-        elif leaf.kind.name == "boolean" and value is not None:
-            value = bool(value)
-        head, _, sub = path.partition(".")
+    for column, head, sub, kind in _NEST_PLANS[object_name]:
+        value = row[column]
+        if value is not None:
+            if kind == "datetime":
+                value = format_datetime(value)
+            elif kind == "boolean":
+                value = bool(value)
         if sub:
-            record.setdefault(head, {})[sub] = value
+            composite = record.get(head)
+            if composite is None:
+                composite = record[head] = {}
+            composite[sub] = value
         else:
-            record[path] = value
+            record[head] = value
     return record

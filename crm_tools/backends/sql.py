@@ -118,8 +118,10 @@ class SqlBackend:
             records = [nest(object_name, row) for row in rows]
             if query.depth:
                 self._embed(conn, spec, rows, records)
+        # Only the first and last rows' cursors are ever shown (pageInfo).
+        ends = [rows[0], rows[-1]] if rows else []
         cursors = [
-            encode_cursor(query.order_by, tuple(row[k.leaf.column] for k in query.order_by)) for row in rows
+            encode_cursor(query.order_by, tuple(row[k.leaf.column] for k in query.order_by)) for row in ends
         ]
         backward = query.ending_before is not None
         return {
