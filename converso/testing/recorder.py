@@ -34,6 +34,11 @@ from converso.testing.cassette import (
     cassette_to_yaml,
 )
 
+_HEADER = (
+    "# Recorded from a live conversation. Replay runs it against a fresh CRM (the 'crm' setting below):\n"
+    "# if the conversation used records that were already in the live CRM, set crm: {seed: N} or add\n"
+    "# turns that create them. Add expect_crm to check the records written.\n"
+)
 _ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -140,12 +145,15 @@ class CassetteRecorder(BaseCallbackHandler):
             source=self.path,
         )
 
-    def save(self, path: str | Path | None = None) -> Path:
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Write the cassette; returns its path, or None when no turn was recorded (nothing is written)."""
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("no path to write the cassette to: pass one to CassetteRecorder or save()")
+        if not self.turns:
+            return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(cassette_to_yaml(self.cassette()), encoding="utf-8")
+        target.write_text(_HEADER + cassette_to_yaml(self.cassette()), encoding="utf-8")
         return target
 
 

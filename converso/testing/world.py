@@ -61,6 +61,6 @@ def find_world(name: str) -> WorldFactory:
     known = sorted({*_registered, *found})
     raise UnknownWorldError(
         f"No world named {name!r}. Known worlds: {', '.join(known) or 'none'} (registered with "
-        f"converso.testing.register_world or the {ENTRY_POINT_GROUP!r} entry-point group; the 'crm' world "
+        f"converso.testing.world.register_world or the {ENTRY_POINT_GROUP!r} entry-point group; the 'crm' world "
         "comes with crm_tools: reinstall with `pip install -e .`)."
     )

@@ -115,3 +115,10 @@ def test_a_turn_whose_model_call_failed_is_dropped(tmp_path: Path) -> None:
 
     assert [turn.user for turn in recorder.turns] == ["hi again"]
     assert replay(recorder.cassette(), world=TinyWorld).passed
+
+
+def test_nothing_is_written_when_no_turn_was_recorded(tmp_path: Path) -> None:
+    recorder = CassetteRecorder(tmp_path / "empty.cassette.yaml")
+
+    assert recorder.save() is None
+    assert not (tmp_path / "empty.cassette.yaml").exists()
