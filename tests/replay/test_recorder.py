@@ -122,3 +122,32 @@ def test_nothing_is_written_when_no_turn_was_recorded(tmp_path: Path) -> None:
 
     assert recorder.save() is None
     assert not (tmp_path / "empty.cassette.yaml").exists()
+
+
+def test_a_conversation_through_chat_openai_records_and_replays(tmp_path: Path) -> None:
+    from converso.form_agent.model_factory import ModelFactory
+    from converso.testing.openai_server import ScriptedOpenAIServer, call, text, tool_calls
+
+    script = [
+        tool_calls(call("CreateCompanyStart")),
+        tool_calls(call("CreateCompanyUpdate", {})),
+        text("Sure. What is the company called?"),
+        tool_calls(call("CreateCompanyUpdate", {"name": "Acme", "domain": "acme.com", "employees": 250})),
+        tool_calls(call("CreateCompanyFinalize", {"confirm": True})),
+    ]
+    world = CRMWorld(CassetteRecorder(None).crm, tmp_path, NOW)
+    with ScriptedOpenAIServer(script) as server:
+        models = ModelFactory("scripted", base_url=server.base_url, api_key="test", max_retries=0)
+        with FormAgentExecutor(tools=list(world.tools), model=models, clock=lambda: NOW) as executor:
+            recorder = CassetteRecorder(tmp_path / "live.cassette.yaml", model=executor, now=NOW)
+            for line in ("I'd like to add a company", "Acme, acme.com, 250 people", "yes"):
+                recorder.record_turn(line, executor.send("t", line))
+    world.close()
+
+    path = recorder.save()
+    assert path is not None
+    cassette = load_cassette(path)
+    assert cassette.turns[0].model[1].expect_tool_choice == "CreateCompanyUpdate"
+    result = replay(cassette)
+    assert result.passed, result.report()
+    assert [(c["name"], c["employees"]) for c in result.written["companies"]] == [("Acme", 250)]
