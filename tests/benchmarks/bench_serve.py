@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,10 @@ async def main_async(args: argparse.Namespace) -> int:
         if "chat page" not in line:
             print("server did not start:", line, server.stderr.read(), server.poll())
             return 1
+        # Drain the server's log so a full pipe never blocks it.
+        log_lines: list[str] = []
+        drain = threading.Thread(target=lambda: log_lines.extend(server.stderr), daemon=True)
+        drain.start()
         added: list[float] = []
         errors: list[str] = []
         started = time.perf_counter()
@@ -187,7 +192,11 @@ async def main_async(args: argparse.Namespace) -> int:
         rss, peak = rss_mb(server.pid)
     finally:
         server.terminate()
-        server.wait(60)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            print("server did not stop within 60 s of SIGTERM")
     print(f"conversations: {args.conversations} x 3 turns, model sleep {args.model_ms} ms per call")
     print(f"turns completed: {len(added)}  wall time: {wall:.1f} s")
     if added:
@@ -199,6 +208,7 @@ async def main_async(args: argparse.Namespace) -> int:
     for error in errors[:10]:
         print("  ", error)
     print(f"server RSS: {rss:.0f} MB (peak {peak:.0f} MB)")
+    print(f"server log lines: {len(log_lines)}" + (f"; last: {log_lines[-1].strip()}" if log_lines else ""))
     return 0
 
 
