@@ -158,7 +158,7 @@ def test_commands_list_the_forms_reset_the_form_and_start_new_threads(
     unknown = say(child, "/bogus")
     quit_chat(child)
     assert "/reset" in help_text and "/new" in help_text
-    assert "CreateCompany" in forms and "create a company" in forms
+    assert "CreateCompany" in forms and "create a company" in forms.lower()
     assert "dropped CreateCompany" in reset
     assert "new conversation: thread" in new
     assert "Unknown command /bogus" in unknown
