@@ -18,9 +18,11 @@ from converso.form_agent.prompts import build_system_prompt
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.reset import FormReset
 from converso.form_agent.state import AgentState, FormSnapshot, FormToolState, PublicForm
+from converso.form_agent.tool_schema import CompactTool, compact_json_schema
 
 __all__ = [
     "AgentState",
+    "CompactTool",
     "ErrorEvent",
     "Event",
     "FormAgentExecutor",
@@ -43,6 +45,7 @@ __all__ = [
     "ToolEvent",
     "TurnContext",
     "build_system_prompt",
+    "compact_json_schema",
     "filter_active_tools",
     "history_window",
     "open_checkpointer",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, PrivateAttr, create_model
 from pydantic_core import to_jsonable_python
 
 from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, active_form, new_snapshot
+from converso.form_agent.tool_schema import CompactTool
 from converso.form_agent.validation import merge_and_validate, missing_required
 
 
@@ -108,8 +109,14 @@ class FormTool(StructuredTool):
       raise ``FormFieldError(field, message)`` to reject one of them (the hook then runs again without it).
     - ``summary(values)``: the text shown to the user at FILLED (e.g. old → new for an update form).
     - ``get_next_field_to_collect(values)``, ``is_form_filled(values)``, ``get_tool_start_message(values)``.
+    - ``variant_description(state)``, ``variant_schema(state)``: the description and the arguments the
+      model sees for the form's Start, Update or Finalize tool (shown as compact JSON schemas; validation
+      always uses ``args_schema``).
     - ``skip_confirm``: allow ``Finalize(confirm=true)`` in the same turn the summary was produced.
-    - ``return_direct``: the commit's result is the turn's reply; the model is not called again.
+    - ``summary_is_reply``: the summary the Update that fills the form produces is the turn's reply as it
+      is; the model is not called again in that turn.
+    - ``return_direct``: the result of a confirmed commit is the turn's reply as it is, unless a paused
+      form resumes (then the model is called, to pick that form up).
 
     The instance is a stateless definition shared by all conversations; each conversation's progress is a
     :class:`FormSnapshot` in the graph state.
@@ -117,6 +124,7 @@ class FormTool(StructuredTool):
 
     description: str = ""
     skip_confirm: bool = False
+    summary_is_reply: bool = False
     _variants: dict[str, BaseTool] = PrivateAttr(default_factory=dict)
 
     # -- names the model sees -------------------------------------------------------------------------
@@ -224,15 +232,27 @@ class FormTool(StructuredTool):
         changes = self._prepared(changes, errors, context)
         result = merge_and_validate(self.schema, snapshot["values"], changes, errors, context)
         updated = FormSnapshot(**{**snapshot, "values": result.values, "errors": result.errors})
+        complete = result.model is not None and self.is_form_filled(result.values)
         parts = []
         if result.accepted:
             parts.append(f"Stored: {', '.join(result.accepted)}.")
         if result.errors:
             rejected = "; ".join(f"{name}: {message}" for name, message in result.errors.items())
             parts.append(f"Rejected (previous value kept): {rejected}. Ask the user for a valid value.")
-        if result.model is not None and self.is_form_filled(result.values):
+        if result.errors and complete:
+            # A summary now would silently leave out what the user asked for; it comes once they fixed
+            # the value or chose to go without it.
+            parts.append(
+                f"Nothing required is missing; once the user gave a valid value or dropped the field, call "
+                f"{self.update_name} again (with no arguments to go without it)."
+            )
+        elif complete:
             updated["state"] = FormToolState.FILLED.value
             updated["summary_turn"] = turn.number
+            if self.summary_is_reply:
+                return FormToolOutcome(
+                    forms=[*forms[:-1], updated], message=self.summary(result.values), return_direct=True
+                )
             parts.append(
                 f"All required fields are filled. Show the user this summary and ask them to confirm; "
                 f"call {self.finalize_name} only after they answer.\n{self.summary(result.values)}"
@@ -274,13 +294,15 @@ class FormTool(StructuredTool):
                 f"{self.name} was not saved: {exc}. The form keeps its values; tell the user, and to change "
                 f"a value call {self.finalize_name} with confirm=false, then {self.update_name}.",
             )
+        # A paused form that resumes needs the model, so the turn cannot end on the result.
+        direct = self.return_direct and not forms[:-1]
         return FormToolOutcome(
             forms=forms[:-1],
-            message=f"{self.name} saved. Result: {_render(result)}",
+            message=_render(result) if direct else f"{self.name} saved. Result: {_render(result)}",
             popped=True,
             committed=True,
             result=result,
-            return_direct=self.return_direct,
+            return_direct=direct,
         )
 
     def _prepared(
@@ -318,17 +340,35 @@ class FormTool(StructuredTool):
             self._variants[state.value] = self._build_variant(state)
         return self._variants[state.value]
 
-    def _build_variant(self, state: FormToolState) -> BaseTool:
+    def variant_description(self, state: FormToolState) -> str:
+        """The description of the tool the model sees for this form in ``state``."""
         if state is FormToolState.INACTIVE:
-            name, schema = self.start_name, _NoArguments
-            description = f"Start the form: {self.description}"
-        elif state is FormToolState.ACTIVE:
-            name, schema = self.update_name, self._partial_schema()
-            description = f"Set one or more fields of {self.name} (null clears an optional field)."
-        else:
-            name, schema = self.finalize_name, _FinalizeArguments
-            description = f"Save {self.name} (confirm=true, after the user agreed) or go back to editing."
-        return StructuredTool(name=name, description=description, args_schema=schema, func=_not_executable)
+            return f"Start the form: {self.description}"
+        if state is FormToolState.ACTIVE:
+            return f"Set one or more fields of {self.name} (null clears an optional field)."
+        return f"Save {self.name} (confirm=true, after the user agreed) or go back to editing."
+
+    def variant_schema(self, state: FormToolState) -> type[BaseModel]:
+        """The arguments of the tool the model sees in ``state``: none to start, every field as optional
+        to update, ``confirm`` to finalize. The engine shows it as a compact JSON schema."""
+        if state is FormToolState.INACTIVE:
+            return _NoArguments
+        if state is FormToolState.ACTIVE:
+            return self._partial_schema()
+        return _FinalizeArguments
+
+    def _build_variant(self, state: FormToolState) -> BaseTool:
+        name = {
+            FormToolState.INACTIVE: self.start_name,
+            FormToolState.ACTIVE: self.update_name,
+            FormToolState.FILLED: self.finalize_name,
+        }[state]
+        return CompactTool(
+            name=name,
+            description=self.variant_description(state),
+            args_schema=self.variant_schema(state),
+            func=_not_executable,
+        )
 
     def _partial_schema(self) -> type[BaseModel]:
         # Only the model sees this schema; validation always uses the full args_schema.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic_core import ErrorDetails, to_jsonable_python
 
 
 @dataclass
@@ -78,7 +78,17 @@ def _validate(
                 continue
             location = error["loc"]
             if location and isinstance(location[0], str) and location[0] in schema.model_fields:
-                field_errors.setdefault(location[0], error["msg"])
+                field_errors.setdefault(location[0], _message(error))
             else:
-                form_errors.append(error["msg"])
+                form_errors.append(_message(error))
         return field_errors, form_errors, None
+
+
+def _message(error: ErrorDetails) -> str:
+    # pydantic prefixes what a validator raised ("Value error, ...", "Assertion failed, ..."); the
+    # validator's own words are what the model should relay to the user.
+    if error["type"] in ("value_error", "assertion_error"):
+        own = str(error.get("ctx", {}).get("error", ""))
+        if own:
+            return own
+    return error["msg"]

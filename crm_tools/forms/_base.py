@@ -15,23 +15,14 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
 
-from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from converso.form_agent import (
-    FormContext,
-    FormFieldError,
-    FormSnapshot,
-    FormTool,
-    FormToolOutcome,
-    TurnContext,
-)
-from converso.form_agent.state import FormToolState, active_form
+from converso.form_agent import FormContext, FormFieldError, FormTool, FormToolState
 from crm_tools.dates import resolve_date
 from crm_tools.errors import CRMError
 from crm_tools.forms.fields import Crm, Reference
 from crm_tools.forms.references import resolve_reference
-from crm_tools.tools import CompactTool, display_name
+from crm_tools.tools import display_name
 
 _TYPED_ID = re.compile(r"^(company|person|opportunity|note|task):([0-9a-fA-F-]{36})$")
 ABOUT_KINDS = ("company", "person", "opportunity")
@@ -77,9 +68,9 @@ class CrmForm(FormTool):
     object_name: ClassVar[str]
     verb: ClassVar[str] = "Create"
     backend: Any = Field(exclude=True)
-    # The commit's result is the reply (see the module docstring); FormTool reads this flag.
-    return_direct: bool = True
+    # The filled form's summary and the commit's result are the replies (see the module docstring).
     summary_is_reply: bool = True
+    return_direct: bool = True
 
     # -- field metadata -------------------------------------------------------------------------------
 
@@ -197,40 +188,15 @@ class CrmForm(FormTool):
         text = f"{past} {self.object_name} {display_name(self.object_name, record)} (id={record['id']})."
         return record, text
 
-    # -- engine transitions, adjusted -----------------------------------------------------------------
+    # -- what the model sees -------------------------------------------------------------------------
 
-    def _build_variant(self, state: FormToolState) -> BaseTool:
-        # Same tool, compact schema: the Update variant of an open form is re-sent on every call.
-        variant = super()._build_variant(state)
-        description = {
-            FormToolState.INACTIVE: f"{self.description}.",
-            FormToolState.ACTIVE: "Set fields of the form (null clears one).",
-        }.get(state, variant.description)
-        return CompactTool(
-            name=variant.name, description=description, args_schema=variant.args_schema, func=variant.func
-        )
-
-    def update(self, forms: list[FormSnapshot], arguments: Any, turn: TurnContext) -> FormToolOutcome:
-        outcome = super().update(forms, arguments, turn)
-        top = active_form(outcome.forms)
-        if (
-            self.summary_is_reply
-            and not outcome.is_error
-            and top is not None
-            and top["state"] == FormToolState.FILLED.value
-        ):
-            outcome.message = self.summary(top["values"])
-            outcome.return_direct = True
-        return outcome
-
-    def finalize(self, forms: list[FormSnapshot], arguments: Any, turn: TurnContext) -> FormToolOutcome:
-        outcome = super().finalize(forms, arguments, turn)
-        if outcome.committed:
-            resumes = bool(outcome.forms)
-            outcome.return_direct = self.return_direct and not resumes
-            if outcome.return_direct:
-                outcome.message = str(outcome.result)
-        return outcome
+    def variant_description(self, state: FormToolState) -> str:
+        # Short: the open form's Update tool is re-sent on every model call.
+        if state is FormToolState.INACTIVE:
+            return f"{self.description}."
+        if state is FormToolState.ACTIVE:
+            return "Set fields of the form (null clears one)."
+        return super().variant_description(state)
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,7 @@ from langchain_core.messages import SystemMessage, ToolMessage
 from langchain_core.tools import tool
 
 from tests.engine.conftest import NOW, call, calls
-from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote
+from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote, ScheduleMeeting
 
 
 @tool
@@ -244,7 +244,7 @@ def test_an_invalid_value_is_reported_and_asked_again(make_executor) -> None:
     executor, model = make_executor([CreateCompany()], script)
     reply = executor.send("t", "Add Acme at acme")
     assert reply.form["values"] == {"name": "Acme"}
-    assert "domain: Value error, a domain looks like example.com" in tool_results(model, 2)[-1]
+    assert "domain: a domain looks like example.com" in tool_results(model, 2)[-1]
     reply = executor.send("t", "acme.com")
     assert reply.form["values"] == {"name": "Acme", "domain": "acme.com"}
 
@@ -341,8 +341,41 @@ def test_a_return_direct_form_ends_the_turn_with_its_result(make_executor) -> No
     ]
     executor, model = make_executor([QuickNote()], script)
     reply = executor.send("t", "note: call Ada")
-    assert reply.text == "QuickNote saved. Result: QuickNote record 1"
+    assert reply.text == "QuickNote record 1"
     assert len(model.requests) == 3
+
+
+def test_a_return_direct_commit_hands_the_turn_back_to_the_model_when_a_paused_form_resumes(
+    make_executor,
+) -> None:
+    script = [
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Acme"}),
+        call("QuickNoteStart"),
+        call("QuickNoteUpdate", {"text": "call Ada"}),
+        call("QuickNoteFinalize", {"confirm": True}),
+        "Noted. How many people work at Acme?",
+    ]
+    executor, model = make_executor([CreateCompany(), QuickNote()], script)
+    reply = executor.send("t", "add Acme, and note: call Ada")
+    assert reply.text == "Noted. How many people work at Acme?"
+    assert reply.form["name"] == "CreateCompany"
+    assert "The interrupted form CreateCompany is active again" in tool_results(model, 5)[-1]
+
+
+def test_a_summary_is_reply_form_answers_with_its_summary_without_another_model_call(make_executor) -> None:
+    script = [
+        call("ScheduleMeetingStart"),
+        call("ScheduleMeetingUpdate", {"title": "Kickoff", "day": "2026-12-01"}),
+        call("ScheduleMeetingFinalize", {"confirm": True}),
+        "Booked.",
+    ]
+    executor, model = make_executor([ScheduleMeeting(summary_is_reply=True)], script)
+    reply = executor.send("t", "Kickoff on December 1st")
+    assert reply.text == "Meeting 'Kickoff' on 2026-12-01"
+    assert reply.form["state"] == "FILLED"
+    assert len(model.requests) == 2
+    assert executor.send("t", "yes").text == "Booked."
 
 
 def test_the_prompt_tells_the_time_of_each_call(make_executor) -> None:

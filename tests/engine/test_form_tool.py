@@ -7,8 +7,18 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, Field
 
-from converso import FormContext, FormFieldError, FormReset, FormStateError, FormToolState, TurnContext
+from converso import (
+    FormContext,
+    FormFieldError,
+    FormReset,
+    FormStateError,
+    FormTool,
+    FormToolState,
+    TurnContext,
+)
 from converso.form_agent import run_tool_call
 from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote, ScheduleMeeting
 
@@ -92,8 +102,8 @@ def test_invalid_value_keeps_the_previous_value_and_names_the_field() -> None:
     outcome = form.update(forms, {"domain": "nodot", "name": "Acme Inc"}, turn())
     assert outcome.is_error
     assert outcome.forms[-1]["values"] == {"name": "Acme Inc", "domain": "acme.com"}
-    assert outcome.forms[-1]["errors"] == {"domain": "Value error, a domain looks like example.com"}
-    assert "domain: Value error, a domain looks like example.com" in outcome.message
+    assert outcome.forms[-1]["errors"] == {"domain": "a domain looks like example.com"}
+    assert "domain: a domain looks like example.com" in outcome.message
 
 
 def test_invalid_value_for_an_unset_field_leaves_it_missing() -> None:
@@ -150,6 +160,41 @@ def test_filling_every_required_field_moves_to_filled_with_the_summary() -> None
     assert "confirm" in outcome.message
 
 
+def test_a_rejected_value_keeps_an_otherwise_complete_form_active() -> None:
+    form = CreateCompany()
+    outcome = form.update(started(form), {"name": "Acme", "employees": 5, "domain": "nodot"}, turn())
+    assert outcome.is_error
+    assert outcome.forms[-1]["state"] == "ACTIVE"
+    assert outcome.forms[-1]["values"] == {"name": "Acme", "employees": 5}
+    assert "domain: a domain looks like example.com" in outcome.message
+    assert "CreateCompany:" not in outcome.message
+
+
+def test_the_summary_comes_once_the_user_drops_the_rejected_field() -> None:
+    form = CreateCompany()
+    forms = form.update(started(form), {"name": "Acme", "employees": 5, "domain": "nodot"}, turn()).forms
+    outcome = form.update(forms, {}, turn())
+    assert not outcome.is_error
+    assert outcome.forms[-1]["state"] == "FILLED"
+    assert "CreateCompany:\n- name: Acme\n- employees: 5" in outcome.message
+
+
+def test_summary_is_reply_makes_the_summary_the_whole_result_and_ends_the_turn() -> None:
+    form = ScheduleMeeting(summary_is_reply=True)
+    outcome = form.update(started(form), {"title": "Kickoff", "day": "2026-12-01"}, turn())
+    assert outcome.forms[-1]["state"] == "FILLED"
+    assert outcome.message == "Meeting 'Kickoff' on 2026-12-01"
+    assert outcome.return_direct
+
+
+def test_summary_is_reply_does_not_end_the_turn_while_a_value_is_rejected() -> None:
+    form = ScheduleMeeting(summary_is_reply=True)
+    outcome = form.update(started(form), {"title": "Kickoff", "day": "2026-12-01", "attendees": "x"}, turn())
+    assert outcome.forms[-1]["state"] == "ACTIVE"
+    assert not outcome.return_direct
+    assert "attendees" in outcome.message
+
+
 def test_inherited_fields_are_collected_and_validated() -> None:
     form = CreateEmployee()
     outcome = form.update(started(form), {"first_name": 7, "last_name": "Lovelace"}, turn())
@@ -163,7 +208,7 @@ def test_a_failing_model_validator_rejects_the_changes_of_the_call() -> None:
     outcome = form.update(forms, {"email": "ada@example.com"}, turn())
     assert outcome.is_error
     assert outcome.forms[-1]["values"] == {"first_name": "Ada", "last_name": "Lovelace"}
-    assert "email: Value error, the email must contain the last name" in outcome.message
+    assert "email: the email must contain the last name" in outcome.message
 
 
 def test_schema_validators_see_the_form_context_and_its_clock() -> None:
@@ -254,7 +299,25 @@ def test_skip_confirm_allows_committing_in_the_turn_of_the_summary() -> None:
     forms = form.update(started(form), {"text": "call back"}, turn(1)).forms
     outcome = form.finalize(forms, {"confirm": True}, turn(1))
     assert outcome.committed
+
+
+def test_return_direct_makes_the_commit_result_the_whole_result() -> None:
+    form = QuickNote()
+    forms = form.update(started(form), {"text": "call back"}, turn(1)).forms
+    outcome = form.finalize(forms, {"confirm": True}, turn(1))
     assert outcome.return_direct
+    assert outcome.message == "QuickNote record 1"
+
+
+def test_return_direct_leaves_the_turn_to_the_model_when_a_paused_form_resumes() -> None:
+    company, note = CreateCompany(), QuickNote()
+    forms = note.start(started(company), turn()).forms
+    forms = note.update(forms, {"text": "call back"}, turn(1)).forms
+    outcome = note.finalize(forms, {"confirm": True}, turn(1))
+    assert outcome.committed
+    assert not outcome.return_direct
+    assert outcome.message == "QuickNote saved. Result: QuickNote record 1"
+    assert [snapshot["name"] for snapshot in outcome.forms] == ["CreateCompany"]
 
 
 def test_a_failing_commit_keeps_the_form_filled_and_explains() -> None:
@@ -314,8 +377,12 @@ def test_public_view_lists_the_missing_required_fields() -> None:
     }
 
 
+def shown(form: FormTool, state: FormToolState) -> dict:
+    return convert_to_openai_tool(form.variant(state))["function"]
+
+
 def test_update_variant_offers_every_field_as_optional() -> None:
-    schema = CreateCompany().variant(FormToolState.ACTIVE).tool_call_schema.model_json_schema()
+    schema = shown(CreateCompany(), FormToolState.ACTIVE)["parameters"]
     assert set(schema["properties"]) == {"name", "employees", "domain", "ideal_customer"}
     assert schema.get("required", []) == []
     assert schema["properties"]["employees"]["description"] == "How many people work there"
@@ -323,11 +390,44 @@ def test_update_variant_offers_every_field_as_optional() -> None:
 
 def test_start_and_finalize_variants_have_their_own_arguments() -> None:
     form = CreateCompany()
-    start = form.variant(FormToolState.INACTIVE).tool_call_schema.model_json_schema()
-    finalize = form.variant(FormToolState.FILLED).tool_call_schema.model_json_schema()
-    assert start.get("properties", {}) == {}
-    assert finalize["required"] == ["confirm"]
-    assert form.variant(FormToolState.FILLED).name == "CreateCompanyFinalize"
+    assert shown(form, FormToolState.INACTIVE)["parameters"].get("properties", {}) == {}
+    assert shown(form, FormToolState.FILLED)["parameters"]["required"] == ["confirm"]
+    assert shown(form, FormToolState.FILLED)["name"] == "CreateCompanyFinalize"
+
+
+def test_the_update_variant_is_shown_compact() -> None:
+    properties = shown(CreateCompany(), FormToolState.ACTIVE)["parameters"]["properties"]
+    assert properties["employees"] == {"type": "integer", "description": "How many people work there"}
+    assert properties["domain"] == {"type": "string", "description": "Web domain, like acme.com"}
+
+
+def test_validation_uses_the_full_schema_not_the_compact_one_the_model_sees() -> None:
+    form = ScheduleMeeting()
+    assert shown(form, FormToolState.ACTIVE)["parameters"]["properties"]["day"] == {
+        "type": "string",
+        "description": "The day of the meeting, not in the past",
+    }
+    outcome = form.update(started(form), {"day": "the 45th"}, turn())
+    assert "day" in outcome.forms[-1]["errors"]
+
+
+def test_variant_hooks_set_the_description_and_arguments_the_model_sees() -> None:
+    class Renaming(BaseModel):
+        name: str = Field(description="The new name")
+
+    class RenameOnly(CreateCompany):
+        def variant_description(self, state: FormToolState) -> str:
+            return "Rename it." if state is FormToolState.ACTIVE else super().variant_description(state)
+
+        def variant_schema(self, state: FormToolState) -> type[BaseModel]:
+            return Renaming if state is FormToolState.ACTIVE else super().variant_schema(state)
+
+    form = RenameOnly()
+    update = shown(form, FormToolState.ACTIVE)
+    assert update["name"] == "CreateCompanyUpdate"
+    assert update["description"] == "Rename it."
+    assert update["parameters"]["properties"] == {"name": {"type": "string", "description": "The new name"}}
+    assert shown(form, FormToolState.FILLED)["description"].startswith("Save CreateCompany")
 
 
 # -- Every call in every state, through the dispatcher ------------------------------------------------
