@@ -74,7 +74,12 @@ def _text_prefix_index(table: Table, column: str) -> None:
     whatever the database collation.
     """
     col = table.c[column]
-    Index(f"ix_{table.name}_{column}_nocase", col.collate("NOCASE")).ddl_if(dialect="sqlite")
+    live = table.c.deleted_at.is_(None)
+    # Partial on live rows and carrying the id, so that a prefix page's count and id pass never
+    # touch the table.
+    Index(f"ix_{table.name}_{column}_nocase", col.collate("NOCASE"), table.c.id, sqlite_where=live).ddl_if(
+        dialect="sqlite"
+    )
     label = f"lower_{column}"
     Index(
         f"ix_{table.name}_{column}_lower",

@@ -148,8 +148,12 @@ class SqlBackend:
             cursor = query.ending_before
         if cursor is not None:
             conditions.append(self._compiler.after(table, keys, cursor))
-        statement = select(table).where(*conditions).order_by(*self._compiler.order(table, keys))
-        rows = list(conn.execute(statement.limit(query.limit + 1)).mappings())
+        order = self._compiler.order(table, keys)
+        # Pick the page's ids first, then fetch their rows: the id pass can run on a covering
+        # index, so only the rows of the page are read from the table.
+        page_ids = select(table.c.id).where(*conditions).order_by(*order).limit(query.limit + 1)
+        statement = select(table).where(table.c.id.in_(page_ids)).order_by(*order)
+        rows = list(conn.execute(statement).mappings())
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         if query.ending_before is not None:
