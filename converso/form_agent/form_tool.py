@@ -243,7 +243,7 @@ class FormTool(StructuredTool):
             # A summary now would silently leave out what the user asked for; it comes once they fixed
             # the value or chose to go without it.
             parts.append(
-                f"Nothing required is missing; once the user gave a valid value or dropped the field, call "
+                f"Nothing required is missing; once the user has given a valid value or dropped the field, call "
                 f"{self.update_name} again (with no arguments to go without it)."
             )
         elif complete:

@@ -57,6 +57,12 @@ def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> lis
     next_field = form.get_next_field_to_collect(snapshot["values"])
     if next_field is not None:
         lines.append(f"Next field to ask: {next_field} — {form.describe_field(next_field)}.")
+    elif snapshot.get("errors"):
+        lines.append(
+            f"Nothing required is missing, but the value given for {', '.join(snapshot['errors'])} was "
+            f"rejected: ask the user for a valid one; if they go without it, call {form.update_name} with "
+            f"no arguments to get the summary."
+        )
     lines.append(
         f"When the user gives values, call {form.update_name} with them (several at once is fine; null "
         f"clears an optional field). If the user cancels, call FormReset."

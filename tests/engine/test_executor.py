@@ -403,6 +403,23 @@ def test_the_prompt_describes_the_active_form_and_its_values(make_executor) -> N
     assert "call CreateCompanyFinalize with confirm=true" in filled
 
 
+def test_a_rejected_optional_value_is_asked_again_before_the_summary(make_executor) -> None:
+    script = [
+        call("CreateCompanyStart"),
+        call("CreateCompanyUpdate", {"name": "Acme", "employees": 250, "domain": "acme"}),
+        "acme is not a domain; what is it, or shall I leave it out?",
+        call("CreateCompanyUpdate", {}),
+        "Acme, 250 people. Save it?",
+    ]
+    executor, model = make_executor([CreateCompany()], script)
+    first = executor.send("t", "Add Acme, 250 people, domain acme")
+    assert first.form["state"] == "ACTIVE"
+    assert "domain: a domain looks like example.com" in tool_results(model, 2)[-1]
+    second = executor.send("t", "leave it out")
+    assert "the value given for domain was rejected" in model.requests[3].messages[0].text
+    assert second.form["state"] == "FILLED"
+
+
 def test_a_custom_system_prompt_leads_the_prompt(make_executor) -> None:
     executor, model = make_executor([CreateCompany()], ["hi"], system_prompt="You are Acme's CRM assistant.")
     executor.send("t", "hello")
