@@ -122,6 +122,9 @@ class ChatServer:
             # connection (close code 1009) only far beyond that, to bound memory.
             max_size=max(4 * limits.max_frame_bytes, 65_536),
             server_header="converso",
+            # Frames are small JSON: per-message deflate would cost CPU on every frame and a zlib
+            # context per connection for little saving.
+            compression=None,
         )
         self._port = self._server.sockets[0].getsockname()[1]
         return self._server
@@ -272,7 +275,10 @@ class ChatServer:
 
     async def _open(self, session: _Session, thread_id: str | None) -> None:
         try:
-            claim = await self._ownership.claim(thread_id or uuid.uuid4().hex, session.owner)
+            if thread_id is None:
+                claim = await self._ownership.claim(uuid.uuid4().hex, session.owner, fresh=True)
+            else:
+                claim = await self._ownership.claim(thread_id, session.owner)
         except ThreadForbiddenError as exc:
             raise ProtocolError(ErrorCode.THREAD_FORBIDDEN, str(exc)) from None
         session.thread_id = claim.thread_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -71,3 +72,29 @@ async def test_racing_claims_across_workers_leave_exactly_one_owner(postgres_dat
     winners = [r for r in results if not isinstance(r, BaseException)]
     assert len(winners) == 1
     assert all(isinstance(r, ThreadForbiddenError) for r in results if r not in winners)
+
+
+async def test_a_burst_of_new_threads_on_sqlite_all_get_claimed(sqlite_ownership: ThreadOwnership) -> None:
+    owner = owner_of_key("alice")
+    claims = await asyncio.gather(
+        *(sqlite_ownership.claim(f"burst-{i}", owner, fresh=True) for i in range(300))
+    )
+    assert [c.resumed for c in claims] == [False] * 300
+    assert await sqlite_ownership.owner_of("burst-299") == owner
+
+
+async def test_a_known_owner_is_answered_from_memory(tmp_path: Path) -> None:
+    path = tmp_path / "owners.sqlite"
+    store = ThreadOwnership(str(path))
+    await store.start()
+    await store.claim("t1", owner_of_key("alice"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM converso_thread_owners")
+    assert (await store.claim("t1", owner_of_key("alice"))).resumed
+    await store.aclose()
+
+
+async def test_a_fresh_claim_of_a_taken_id_is_still_refused(sqlite_ownership: ThreadOwnership) -> None:
+    await sqlite_ownership.claim("t1", owner_of_key("alice"))
+    with pytest.raises(ThreadForbiddenError):
+        await sqlite_ownership.claim("t1", owner_of_key("mallory"), fresh=True)
