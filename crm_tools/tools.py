@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 
+from converso.form_agent import CompactTool
 from crm_tools.backends.base import PLURALS, CRMBackend, ObjectName
 from crm_tools.errors import CRMError
 
@@ -167,34 +168,6 @@ def _crm_errors_as_text(action: Callable[..., str]) -> Callable[..., str]:
             return f"CRM error: {exc.message}"
 
     return run
-
-
-def compact_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A tool schema without what the model does not need: titles, defaults, and the ``anyOf`` with
-    null that optional fields produce. Every visible tool schema is re-sent on every model call, and
-    these parts are about half of a schema's tokens."""
-    properties = {}
-    for name, prop in schema.get("properties", {}).items():
-        prop = {k: v for k, v in prop.items() if k not in ("title", "default", "format")}
-        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
-        if len(branches) == 1:
-            prop.update(branches[0])
-        elif branches:
-            prop["anyOf"] = branches
-        properties[name] = prop
-    compact = {"type": "object", "properties": properties}
-    if schema.get("required"):
-        compact["required"] = schema["required"]
-    return compact
-
-
-class CompactTool(StructuredTool):
-    """A StructuredTool that validates with its pydantic ``args_schema`` but shows the model the
-    compact schema."""
-
-    @property
-    def tool_call_schema(self) -> dict[str, Any]:  # type: ignore[override]
-        return compact_json_schema(self.get_input_schema().model_json_schema())
 
 
 class SearchArgs(BaseModel):

@@ -113,15 +113,18 @@ def _exact_name_filter(object_name: ObjectName, text: str) -> str | None:
     return f"title[ilike]:{_quoted(text)}"
 
 
-def _find(backend: CRMBackend, object_name: ObjectName, text: str) -> tuple[list[dict[str, Any]], bool]:
-    """The records ``text`` may mean, and whether they matched exactly (id, email, domain, full name)."""
+def _find(
+    backend: CRMBackend, object_name: ObjectName, text: str, *, emails_name_people: bool
+) -> tuple[list[dict[str, Any]], bool]:
+    """The records ``text`` may mean, and whether they matched exactly (id, email, domain, full name).
+    With ``emails_name_people`` an email is a person's address, never a company's domain."""
     if _is_uuid(text):
         return _by_id(backend, object_name, text), True
     email = _EMAIL.match(text)
     if email:
         if object_name == "person":
             return _records(backend, "person", f"emails.primaryEmail[ilike]:{_quoted(text)}"), True
-        if object_name == "company":
+        if object_name == "company" and not emails_name_people:
             return _domain_records(backend, email.group(1)), True
         return [], False
     domain = _DOMAIN.match(text)
@@ -141,12 +144,17 @@ def _find(backend: CRMBackend, object_name: ObjectName, text: str) -> tuple[list
 
 
 def resolve_reference(backend: CRMBackend, text: str, object_names: Sequence[ObjectName]) -> Resolution:
-    """Resolve ``text`` among the given kinds of record; an exact hit in one kind settles it."""
+    """Resolve ``text`` among the given kinds of record; an exact hit in one kind settles it.
+
+    An email names a person wherever a person may be meant, so ``zoe@riverstudios.com`` is Zoe and not
+    also the company at riverstudios.com; only a reference that expects a company alone resolves an
+    email by its domain (the company of the person writing from it)."""
     cleaned = text.strip()
+    emails_name_people = "person" in object_names
     exact: list[RecordMatch] = []
     partial: list[RecordMatch] = []
     for object_name in object_names:
-        records, is_exact = _find(backend, object_name, cleaned)
+        records, is_exact = _find(backend, object_name, cleaned, emails_name_people=emails_name_people)
         (exact if is_exact else partial).extend(_match(object_name, record) for record in records)
     matches = exact or partial
     return Resolution(cleaned, tuple(object_names), tuple(matches[:MAX_CANDIDATES]))

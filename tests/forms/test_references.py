@@ -87,3 +87,22 @@ def test_a_reference_across_kinds_names_each_candidates_kind(crm):
     add_opportunity(crm, "Initech expansion")
     problem = resolve_reference(crm, "initech", ["company", "opportunity"]).problem()
     assert "Initech Holdings (company" in problem and "Initech expansion (opportunity" in problem
+
+
+def test_an_exact_email_names_the_person_not_the_company_with_that_domain(crm):
+    add_company(crm, "River Studios", "riverstudios.com")
+    zoe = add_person(crm, "Zoe", "Chen", "zoe.chen@riverstudios.com")
+    resolution = resolve_reference(crm, "zoe.chen@riverstudios.com", ["company", "person", "opportunity"])
+    assert (resolution.match.object_name, resolution.match.id) == ("person", zoe["id"])
+
+
+def test_an_email_nobody_has_is_no_match_where_a_person_may_be_meant(crm):
+    add_company(crm, "River Studios", "riverstudios.com")
+    resolution = resolve_reference(crm, "max@riverstudios.com", ["company", "person", "opportunity"])
+    assert resolution.matches == ()
+
+
+def test_a_company_reference_resolves_an_email_by_its_domain(crm):
+    river = add_company(crm, "River Studios", "riverstudios.com")
+    add_person(crm, "Zoe", "Chen", "zoe.chen@riverstudios.com")
+    assert resolve_reference(crm, "zoe.chen@riverstudios.com", ["company"]).match.id == river["id"]
