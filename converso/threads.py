@@ -5,16 +5,20 @@ run two graph turns on the same checkpoint, and the second would overwrite the f
 progress. Every surface that can receive concurrent messages takes the thread's lock for the
 whole turn.
 
-``LocalThreadLocks`` serializes within one process (enough for SQLite, which is single-process
-by design). ``PostgresThreadLocks`` additionally holds a PostgreSQL transaction-level advisory
-lock for the turn, so workers sharing one database queue behind each other; a transaction lock
+``LocalThreadLocks`` serializes within one process. ``FileThreadLocks`` adds a POSIX record lock
+on one byte of a lock file next to the SQLite state, so several processes on one machine
+(``converso serve --workers N``) queue behind each other; the kernel drops a dead process's
+locks. ``PostgresThreadLocks`` additionally holds a PostgreSQL transaction-level advisory lock
+for the turn, so workers sharing one database queue behind each other; a transaction lock
 (rather than a session lock) is released by the server even if the worker dies mid-turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -62,6 +66,56 @@ def advisory_key(thread_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+class FileThreadLocks:
+    """Local locks first (one waiter per process on the file), then a record lock on the byte at
+    the thread's 62-bit key in ``path``.
+
+    Record locks belong to the process, so two thread ids of one process colliding on the same
+    byte would not exclude each other; with 62-bit keys that needs about 2**31 live threads.
+    Waiting polls (cross-process contention means two tabs of one conversation on different
+    workers, which is rare), so a cancelled waiter never leaves a lock behind.
+    """
+
+    _KEY_MASK = (1 << 62) - 1
+
+    def __init__(self, path: str | os.PathLike[str], *, poll_s: tuple[float, float] = (0.002, 0.05)) -> None:
+        self._local = LocalThreadLocks()
+        self._path = os.fspath(path)
+        self._fd: int | None = None
+        self._poll_s = poll_s
+
+    def _file(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
+
+    @asynccontextmanager
+    async def hold(self, thread_id: str) -> AsyncIterator[None]:
+        offset = advisory_key(thread_id) & self._KEY_MASK
+        async with self._local.hold(thread_id):
+            fd = self._file()
+            delay, longest = self._poll_s
+            while True:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+                    break
+                except OSError:  # EAGAIN/EACCES: another process runs a turn of this thread
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, longest)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
+
+    def held(self) -> int:
+        return self._local.held()
+
+    async def aclose(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class PostgresThreadLocks:
     """Local locks first (one waiter per process on the database), then an advisory lock."""
 
@@ -93,7 +147,11 @@ class PostgresThreadLocks:
 
 
 def thread_locks_for(url: str | None) -> ThreadLocks:
-    """Advisory locks when the conversation state lives in PostgreSQL, local locks otherwise."""
+    """Advisory locks when the conversation state lives in PostgreSQL, a lock file next to a SQLite
+    state file, local locks otherwise (no URL, or SQLite in memory)."""
     if url and url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         return PostgresThreadLocks(url.replace("postgresql+psycopg://", "postgresql://", 1))
-    return LocalThreadLocks()
+    path = (url or "").removeprefix("sqlite+aiosqlite:///").removeprefix("sqlite:///")
+    if not path or path == ":memory:" or "://" in path:
+        return LocalThreadLocks()
+    return FileThreadLocks(f"{path}.locks")

@@ -1,12 +1,96 @@
-"""One turn at a time per thread: in-process locks and PostgreSQL advisory locks across workers."""
+"""One turn at a time per thread: in-process locks, lock files and PostgreSQL advisory locks across workers."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
-from converso.threads import LocalThreadLocks, PostgresThreadLocks, ThreadLocks
+import converso.threads as threads_module
+from converso.threads import (
+    FileThreadLocks,
+    LocalThreadLocks,
+    PostgresThreadLocks,
+    ThreadLocks,
+    thread_locks_for,
+)
+
+# The children load converso/threads.py by path: importing the converso package costs ~0.7 s.
+_LOAD_THREADS = f"""
+import importlib.util
+spec = importlib.util.spec_from_file_location("threads", {str(Path(threads_module.__file__))!r})
+threads = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(threads)
+FileThreadLocks, advisory_key = threads.FileThreadLocks, threads.advisory_key
+"""
+
+# A second process that takes a thread's lock, says so, and keeps it until its stdin closes.
+_HOLDER = (
+    _LOAD_THREADS
+    + """
+import asyncio, sys
+
+async def main():
+    async with FileThreadLocks(sys.argv[1]).hold(sys.argv[2]):
+        print("held", flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+
+asyncio.run(main())
+"""
+)
+
+
+# A second process that tries once to take a thread's lock, without waiting.
+_TRY = (
+    _LOAD_THREADS
+    + """
+import fcntl, os, sys
+
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, advisory_key(sys.argv[2]) & FileThreadLocks._KEY_MASK)
+except OSError:
+    sys.exit(1)
+"""
+)
+
+
+def other_process_can_take(lock_file: Path, thread_id: str) -> bool:
+    return subprocess.run([sys.executable, "-c", _TRY, str(lock_file), thread_id], timeout=30).returncode == 0
+
+
+@contextmanager
+def other_process_holding(lock_file: Path, thread_id: str) -> Iterator[subprocess.Popen[str]]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(lock_file), thread_id],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(10)
+
+
+async def acquired_within(locks: ThreadLocks, thread_id: str, seconds: float) -> bool:
+    async def take() -> None:
+        async with locks.hold(thread_id):
+            pass
+
+    try:
+        await asyncio.wait_for(take(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def overlapping_turns(locks_for_each_turn: list[ThreadLocks], thread_ids: list[str]) -> int:
@@ -40,6 +124,59 @@ async def test_local_locks_are_forgotten_when_nobody_holds_them() -> None:
     locks = LocalThreadLocks()
     await overlapping_turns([locks] * 3, ["a", "b", "a"])
     assert locks.held() == 0
+
+
+async def test_a_thread_locked_by_another_process_waits_until_it_lets_go(tmp_path: Path) -> None:
+    locks = FileThreadLocks(tmp_path / "state.sqlite.locks")
+    with other_process_holding(tmp_path / "state.sqlite.locks", "shared") as holder:
+        assert not await acquired_within(locks, "shared", 0.3)
+        assert holder.stdin is not None
+        holder.stdin.close()
+        assert await acquired_within(locks, "shared", 5)
+    await locks.aclose()
+
+
+async def test_another_process_does_not_hold_up_other_threads(tmp_path: Path) -> None:
+    locks = FileThreadLocks(tmp_path / "state.sqlite.locks")
+    with other_process_holding(tmp_path / "state.sqlite.locks", "shared"):
+        assert await acquired_within(locks, "mine", 1)
+    await locks.aclose()
+
+
+async def test_a_killed_process_leaves_its_threads_unlocked(tmp_path: Path) -> None:
+    locks = FileThreadLocks(tmp_path / "state.sqlite.locks")
+    with other_process_holding(tmp_path / "state.sqlite.locks", "shared") as holder:
+        holder.kill()
+        holder.wait(10)
+        assert await acquired_within(locks, "shared", 5)
+    await locks.aclose()
+
+
+async def test_a_waiter_cancelled_while_another_process_holds_the_thread_leaves_no_lock(
+    tmp_path: Path,
+) -> None:
+    locks = FileThreadLocks(tmp_path / "state.sqlite.locks")
+    with other_process_holding(tmp_path / "state.sqlite.locks", "shared") as holder:
+        assert not await acquired_within(locks, "shared", 0.2)
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    assert locks.held() == 0
+    assert other_process_can_take(tmp_path / "state.sqlite.locks", "shared")
+    await locks.aclose()
+
+
+async def test_a_finished_turn_leaves_the_thread_free_for_other_processes(tmp_path: Path) -> None:
+    locks = FileThreadLocks(tmp_path / "state.sqlite.locks")
+    async with locks.hold("shared"):
+        assert not other_process_can_take(tmp_path / "state.sqlite.locks", "shared")
+    assert other_process_can_take(tmp_path / "state.sqlite.locks", "shared")
+    await locks.aclose()
+
+
+def test_sqlite_state_gets_a_lock_file_beside_it(tmp_path: Path) -> None:
+    assert isinstance(thread_locks_for(str(tmp_path / "server.sqlite")), FileThreadLocks)
+    assert isinstance(thread_locks_for(None), LocalThreadLocks)
 
 
 @pytest.mark.postgres
