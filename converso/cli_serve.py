@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
+import sqlite3
+import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +32,7 @@ from converso.cli_common import (
 )
 from converso.server.app import ChatServer, ServerConfig, keys_from
 from converso.server.limits import Limits
+from converso.server.ownership import ThreadOwnership
 
 
 def _is_postgres(url: str | None) -> bool:
@@ -60,7 +67,17 @@ def serve(
     shutdown_grace: Annotated[
         float, typer.Option(help="Seconds running turns get to finish on shutdown.")
     ] = 30.0,
-    max_concurrent_turns: Annotated[int, typer.Option(help="Turns run at once; more wait their turn.")] = 64,
+    max_concurrent_turns: Annotated[
+        int, typer.Option(help="Turns run at once per worker; more wait their turn.")
+    ] = 64,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (SO_REUSEPORT): one Python process uses one core. "
+            "Limits apply per worker.",
+        ),
+    ] = 1,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     api_key: ApiKeyOption = None,
@@ -84,6 +101,14 @@ def serve(
     if settings is None:
         no_model_screen(console, "serve")
         raise typer.Exit(2)
+    if workers > 1 and port == 0:
+        console.print(
+            "[red]--workers needs a fixed --port[/red]: with port 0 every worker would pick its own."
+        )
+        raise typer.Exit(2)
+    if workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+        console.print("[red]--workers needs SO_REUSEPORT[/red] (Linux, BSD, macOS); run one worker per port.")
+        raise typer.Exit(2)
     folder = data_dir or user_data_dir()
     folder.mkdir(parents=True, exist_ok=True)
     if _is_postgres(state):
@@ -92,18 +117,8 @@ def serve(
         state_dir = Path(state) if state else folder
         state_dir.mkdir(parents=True, exist_ok=True)
         checkpointer, owners_url = str(state_dir / "threads.sqlite"), str(state_dir / "server.sqlite")
-    built: App = load_app_factory(app)(
-        AppOptions(
-            model=settings,
-            data_dir=folder,
-            checkpointer=checkpointer,
-            crm=crm,
-            crm_api_key=crm_api_key,
-            journal_dir=journal,
-            journal_unmasked=journal_unmasked,
-            max_concurrent_turns=max_concurrent_turns,
-        )
-    )
+        _use_wal(Path(checkpointer))
+    factory = load_app_factory(app)
     config = ServerConfig(
         api_keys=keys,
         host=host,
@@ -116,14 +131,116 @@ def serve(
             max_connections_per_key=max_connections_per_key,
         ),
         shutdown_grace=shutdown_grace,
+        reuse_port=workers > 1,
     )
+
+    options = AppOptions(
+        model=settings,
+        data_dir=folder,
+        checkpointer=checkpointer,
+        crm=crm,
+        crm_api_key=crm_api_key,
+        journal_dir=journal,
+        journal_unmasked=journal_unmasked,
+        max_concurrent_turns=max_concurrent_turns,
+    )
+
+    def run_worker(index: int) -> None:
+        # Each worker builds its own app: database connections must not cross a fork.
+        built: App = factory(options)
+        label = f" (worker {index + 1} of {workers}, pid {os.getpid()})" if workers > 1 else ""
+        try:
+            asyncio.run(_serve(ChatServer(built.agent, config), console, label))
+        finally:
+            built.close()
+
+    if workers == 1:
+        run_worker(0)
+    else:
+        _create_storage(factory, options, owners_url)
+        code = _supervise(workers, run_worker, console)
+        if code:
+            raise typer.Exit(code)
+
+
+def _use_wal(path: Path) -> None:
+    """Put the SQLite conversation state in WAL mode (it stays so): workers read while one writes."""
+    connection = sqlite3.connect(path, timeout=30)
     try:
-        asyncio.run(_serve(ChatServer(built.agent, config), console))
+        connection.execute("PRAGMA journal_mode=WAL")
     finally:
-        built.close()
+        connection.close()
 
 
-async def _serve(server: ChatServer, console: Console) -> None:
+def _create_storage(factory: Callable[[AppOptions], App], options: AppOptions, owners_url: str) -> None:
+    """Create every table once, before the workers start: racing "create if missing" checks of
+    several processes on a fresh database could each decide to create the same table."""
+    factory(options).close()
+
+    async def create_owners() -> None:
+        ownership = ThreadOwnership(owners_url)
+        try:
+            await ownership.start()
+        finally:
+            await ownership.aclose()
+
+    asyncio.run(create_owners())
+
+
+def _supervise(count: int, run_worker: Callable[[int], None], console: Console) -> int:
+    """Fork ``count`` workers, pass SIGINT/SIGTERM on to them, and wait for all of them.
+
+    If a worker dies on its own (say its port was taken), the others are stopped too, so the
+    service is either whole or visibly gone.
+    """
+    children: list[int] = []
+    for index in range(count):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_run_child(run_worker, index))
+        children.append(pid)
+    stopping = False
+
+    def stop_all(_signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop_all)
+    worst = 0
+    remaining = set(children)
+    while remaining:
+        pid, status = os.wait()
+        remaining.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code and not stopping:
+            console.print(f"converso serve: worker pid {pid} exited with {code}; stopping the other workers")
+            stop_all()
+        worst = worst or (1 if code else 0)
+    return worst
+
+
+def _run_child(run_worker: Callable[[int], None], index: int) -> int:
+    code = 0
+    try:
+        run_worker(index)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
+
+
+async def _serve(server: ChatServer, console: Console, label: str = "") -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,7 +249,7 @@ async def _serve(server: ChatServer, console: Console) -> None:
     await server.start()
     where = f"{server.config.host}:{server.port}"
     console.print(
-        f"converso serve: chat page http://{where}/  widget http://{where}/widget.js  ws://{where}/ws",
+        f"converso serve: chat page http://{where}/  widget http://{where}/widget.js  ws://{where}/ws{label}",
         soft_wrap=True,
     )
     await stop.wait()

@@ -11,6 +11,7 @@ import contextlib
 import hmac
 import inspect
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class ServerConfig:
     state_url: str = "converso-server.sqlite"
     limits: Limits = field(default_factory=Limits)
     shutdown_grace: float = 30.0
+    reuse_port: bool = False
+    """Share the port with other processes (SO_REUSEPORT): the kernel spreads connections over them."""
 
     def __post_init__(self) -> None:
         if not self.api_keys or not all(self.api_keys):
@@ -125,6 +128,7 @@ class ChatServer:
             # Frames are small JSON: per-message deflate would cost CPU on every frame and a zlib
             # context per connection for little saving.
             compression=None,
+            reuse_port=self.config.reuse_port or None,
         )
         self._port = self._server.sockets[0].getsockname()[1]
         return self._server
@@ -164,6 +168,7 @@ class ChatServer:
             "status": status,
             "connections": self._connections.total,
             "turns_in_progress": self._turns,
+            "pid": os.getpid(),  # which worker answered, when several share the port
         }
 
     # -- connections -------------------------------------------------------------------------

@@ -1,11 +1,20 @@
 """Benchmark `converso serve`: 500 concurrent WebSocket conversations, each creating a company in
 three turns, against a model that sleeps 200 ms per call.
 
-    python tests/benchmarks/bench_serve.py [--conversations 500] [--model-ms 200]
+    python tests/benchmarks/bench_serve.py [--conversations 500] [--model-ms 200] [--workers 1]
+    python tests/benchmarks/bench_serve.py --paced     # users think 1-3 s, starts spread over 5 s
 
-Prints the added latency per turn (turn latency minus the model's sleeps) at p50/p99, errors, and
-the server's RSS. The server runs as a real `converso serve` subprocess with this module's app
-factory (`--app tests.benchmarks.bench_serve:build_app`).
+Prints the added latency per turn (turn latency minus the model's sleeps) at p50/p99, errors, the
+server's RSS and its CPU time per turn. The server runs as a real `converso serve` subprocess
+(with ``--workers N``, N processes sharing the port) using this module's app factory
+(`--app tests.benchmarks.bench_serve:build_app`).
+
+The default scenario is the issue's: every conversation starts at once and sends its next message
+the moment the reply arrives. ``--paced`` is an additional, easier scenario (people read and type),
+labelled as such in the output; it never replaces the default one.
+
+The model sleeps with ``time.sleep`` on the turn's worker thread, as a real synchronous HTTP call
+to an LLM blocks it: the engine runs each turn on a thread (``--max-concurrent-turns`` of them).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -94,45 +104,94 @@ def build_app(options: Any) -> Any:
     from crm_tools.app import build_app as build_crm_app
 
     sleep_s = float(os.environ.get("BENCH_MODEL_MS", "200")) / 1000
-    return build_crm_app(dataclasses.replace(options, model=_policy_model(sleep_s), max_concurrent_turns=600))
+    return build_crm_app(dataclasses.replace(options, model=_policy_model(sleep_s)))
 
 
-async def conversation(port: int, index: int, added: list[float], errors: list[str], model_s: float) -> None:
+@dataclasses.dataclass
+class Pace:
+    """When conversations start and how long users think between a reply and their next message."""
+
+    ramp_s: float = 0.0
+    think_s: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclasses.dataclass
+class Results:
+    added_ms: list[float] = dataclasses.field(default_factory=list)
+    opened_s: list[float] = dataclasses.field(default_factory=list)
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+
+async def conversation(
+    port: int, index: int, results: Results, model_s: float, pace: Pace, t0: float
+) -> None:
     from websockets.asyncio.client import connect
 
+    rng = random.Random(index)
+    await asyncio.sleep(rng.uniform(0, pace.ramp_s))
     turns = ["I'd like to add a company", f"Company {index}, c{index}.example, {index + 1} people", "yes"]
     try:
-        async with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=60, max_size=2**22) as ws:
+        async with connect(
+            f"ws://127.0.0.1:{port}/ws", open_timeout=60, max_size=2**22, compression=None
+        ) as ws:
             await ws.send(json.dumps({"type": "auth", "api_key": KEY}))
             json.loads(await ws.recv())
             await ws.send(json.dumps({"type": "open"}))
             opened = json.loads(await ws.recv())
             if opened.get("type") != "opened":
-                errors.append(str(opened))
+                results.errors.append(str(opened))
                 return
+            results.opened_s.append(time.perf_counter() - t0)
             for turn, text in enumerate(turns):
+                if turn:
+                    await asyncio.sleep(rng.uniform(*pace.think_s))
                 started = time.perf_counter()
                 await ws.send(json.dumps({"type": "message", "text": text}))
                 while True:
                     frame = json.loads(await ws.recv())
                     if frame["type"] == "error":
-                        errors.append(f"{frame['code']}: {frame['message']}")
+                        results.errors.append(f"{frame['code']}: {frame['message']}")
                     if frame["type"] == "reply" or (
                         frame["type"] == "error" and frame["code"] != "turn_failed"
                     ):
                         break
                 elapsed = time.perf_counter() - started
-                added.append((elapsed - CALLS_PER_TURN[turn] * model_s) * 1000)
+                results.added_ms.append((elapsed - CALLS_PER_TURN[turn] * model_s) * 1000)
             if not frame.get("text", "").startswith("Created company"):
-                errors.append(f"conversation {index} ended with {frame!r}")
+                results.errors.append(f"conversation {index} ended with {frame!r}")
     except Exception as exc:  # a benchmark counts failures instead of stopping at the first
-        errors.append(f"{type(exc).__name__}: {exc}")
+        results.errors.append(f"{type(exc).__name__}: {exc}")
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    status = Path(f"/proc/{pid}/status").read_text()
-    values = {k: int(v.split()[0]) / 1024 for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(.+)$", status, re.M)}
-    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the workers of ``converso serve --workers N``)."""
+    pids = [pid]
+    for child in pids:
+        children = Path(f"/proc/{child}/task/{child}/children")
+        if children.exists():
+            pids.extend(int(p) for p in children.read_text().split())
+    return pids
+
+
+def rss_mb(pids: list[int]) -> tuple[float, float]:
+    rss = peak = 0.0
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        values = {
+            k: int(v.split()[0]) / 1024 for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(.+)$", status, re.M)
+        }
+        rss += values.get("VmRSS", 0.0)
+        peak += values.get("VmHWM", 0.0)
+    return rss, peak
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -140,38 +199,45 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def serve_command(port: int, data: Path, args: argparse.Namespace) -> list[str]:
+    return [
+        str(Path(sys.executable).with_name("converso")),
+        "serve",
+        "--port",
+        str(port),
+        "--client-key",
+        KEY,
+        "--api-key",
+        "unused",
+        "--data-dir",
+        str(data),
+        "--app",
+        "tests.benchmarks.bench_serve:build_app",
+        "--messages-per-minute",
+        "1000000",
+        "--max-connections",
+        "2000",
+        "--max-connections-per-key",
+        "2000",
+        # Every conversation's turn needs its own worker thread while the model call blocks it.
+        "--max-concurrent-turns",
+        str(args.max_concurrent_turns),
+        "--workers",
+        str(args.workers),
+    ]
+
+
 async def main_async(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(REPO))
     from tests.conftest import free_port
 
+    pace = Pace(ramp_s=5.0, think_s=(1.0, 3.0)) if args.paced else Pace()
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_MODEL_MS": str(args.model_ms)}
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("converso")),
-            "serve",
-            "--port",
-            str(port),
-            "--client-key",
-            KEY,
-            "--api-key",
-            "unused",
-            "--data-dir",
-            str(data),
-            "--app",
-            "tests.benchmarks.bench_serve:build_app",
-            "--messages-per-minute",
-            "1000000",
-            "--max-connections",
-            "2000",
-            "--max-connections-per-key",
-            "2000",
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = subprocess.Popen(serve_command(port, data, args), env=env, stderr=subprocess.PIPE, text=True)
+    log_lines: list[str] = []
+    results = Results()
     try:
         assert server.stderr is not None
         line = await asyncio.to_thread(server.stderr.readline)
@@ -179,17 +245,21 @@ async def main_async(args: argparse.Namespace) -> int:
             print("server did not start:", line, server.stderr.read(), server.poll())
             return 1
         # Drain the server's log so a full pipe never blocks it.
-        log_lines: list[str] = []
         drain = threading.Thread(target=lambda: log_lines.extend(server.stderr), daemon=True)
         drain.start()
-        added: list[float] = []
-        errors: list[str] = []
+        await asyncio.sleep(1.0 if args.workers > 1 else 0.0)  # the other workers bind the port too
+        pids = process_tree(server.pid)
+        cpu_before = cpu_seconds(pids)
         started = time.perf_counter()
         await asyncio.gather(
-            *(conversation(port, i, added, errors, args.model_ms / 1000) for i in range(args.conversations))
+            *(
+                conversation(port, i, results, args.model_ms / 1000, pace, started)
+                for i in range(args.conversations)
+            )
         )
         wall = time.perf_counter() - started
-        rss, peak = rss_mb(server.pid)
+        rss, peak = rss_mb(pids)
+        cpu = cpu_seconds(pids) - cpu_before
     finally:
         server.terminate()
         try:
@@ -197,18 +267,33 @@ async def main_async(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
             print("server did not stop within 60 s of SIGTERM")
-    print(f"conversations: {args.conversations} x 3 turns, model sleep {args.model_ms} ms per call")
-    print(f"turns completed: {len(added)}  wall time: {wall:.1f} s")
+    added = results.added_ms
+    scenario = (
+        "PACED (easier, not the issue's scenario): starts spread over "
+        f"{pace.ramp_s:g} s, users think {pace.think_s[0]:g}-{pace.think_s[1]:g} s between turns"
+        if args.paced
+        else "back-to-back (the issue's scenario): all start at once, next message as soon as the reply arrives"
+    )
+    print(f"scenario: {scenario}")
+    print(
+        f"conversations: {args.conversations} x 3 turns, model sleep {args.model_ms:g} ms per call, "
+        f"server workers: {args.workers}, load before: {args.load_before}"
+    )
+    print(f"turns completed: {len(added)}  wall time: {wall:.1f} s  ({len(added) / wall:.0f} turns/s)")
+    if results.opened_s:
+        print(f"threads opened: last one {max(results.opened_s):.2f} s after the start")
     if added:
         print(
             f"added latency per turn: p50 {statistics.median(added):.1f} ms  p99 {percentile(added, 0.99):.1f} ms  "
             f"max {max(added):.1f} ms"
         )
-    print(f"errors: {len(errors)}")
-    for error in errors[:10]:
+        print(f"server CPU: {cpu:.1f} s in total, {cpu / len(added) * 1000:.1f} ms per turn")
+    print(f"errors: {len(results.errors)}")
+    for error in results.errors[:10]:
         print("  ", error)
     print(f"server RSS: {rss:.0f} MB (peak {peak:.0f} MB)")
-    print(f"server log lines: {len(log_lines)}" + (f"; last: {log_lines[-1].strip()}" if log_lines else ""))
+    (data / "server.log").write_text("".join(log_lines))
+    print(f"server log: {len(log_lines)} lines in {data / 'server.log'}")
     return 0
 
 
@@ -216,7 +301,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=500)
     parser.add_argument("--model-ms", type=float, default=200.0)
-    return asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--workers", type=int, default=1, help="converso serve --workers")
+    parser.add_argument("--max-concurrent-turns", type=int, default=600, help="per worker")
+    parser.add_argument("--paced", action="store_true", help="the additional, easier paced scenario")
+    args = parser.parse_args()
+    args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

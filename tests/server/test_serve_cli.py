@@ -81,3 +81,85 @@ def test_serve_without_a_client_key_says_how_to_give_one(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert "--client-key" in result.stderr and "CONVERSO_CLIENT_KEYS" in result.stderr
+
+
+def serve_workers(tmp_path: Path, port: int, base_url: str, workers: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            CONVERSO,
+            "serve",
+            "--port",
+            str(port),
+            "--client-key",
+            "k1,k2",
+            "--base-url",
+            base_url,
+            "--api-key",
+            "test",
+            "--model",
+            "scripted",
+            "--data-dir",
+            str(tmp_path),
+            "--workers",
+            str(workers),
+        ],
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def health_pid(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        return int(json.load(response)["pid"])
+
+
+def talk(port: int, key: str, frames: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Authenticate with ``key``, send ``frames`` and collect the answers up to each one's last frame."""
+    answers = []
+    with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "auth", "api_key": key}))
+        ws.recv(timeout=10)
+        for frame in frames:
+            ws.send(json.dumps(frame))
+            while True:
+                answer = json.loads(ws.recv(timeout=30))
+                answers.append(answer)
+                if answer["type"] in ("opened", "reply", "error"):
+                    break
+    return answers
+
+
+def test_serve_with_two_workers_shares_the_port_threads_and_owners(tmp_path: Path) -> None:
+    port = free_port()
+    with ScriptedOpenAIServer(["First answer.", "Second answer."]) as model:
+        server = serve_workers(tmp_path, port, model.base_url, workers=2)
+        try:
+            assert server.stderr is not None
+            assert "chat page" in server.stderr.readline()
+            assert "chat page" in server.stderr.readline()
+            pids = {health_pid(port) for _ in range(60)}
+            opened, *_, first = talk(port, "k1", [{"type": "open"}, {"type": "message", "text": "hi"}])
+            thread = {"type": "open", "thread_id": opened["thread_id"]}
+            # New connections land on either worker; each one knows the thread and its owner.
+            resumed = [talk(port, "k1", [thread])[0] for _ in range(6)]
+            refused = [talk(port, "k2", [thread])[0] for _ in range(6)]
+            *_, second = talk(port, "k1", [thread, {"type": "message", "text": "again"}])
+            server.send_signal(signal.SIGTERM)
+            rest = server.communicate(timeout=30)[1]
+        finally:
+            if server.poll() is None:
+                server.kill()
+    assert len(pids) == 2 and server.pid not in pids
+    assert (first["text"], second["text"]) == ("First answer.", "Second answer.")
+    assert all(r["type"] == "opened" and r["resumed"] for r in resumed)
+    assert all(r["type"] == "error" and r["code"] == "thread_forbidden" for r in refused)
+    assert server.returncode == 0
+    assert rest.count("converso serve: stopped") == 2
+
+
+def test_serve_workers_need_a_fixed_port(tmp_path: Path) -> None:
+    server = serve_workers(tmp_path, 0, "http://127.0.0.1:9/v1", workers=2)
+    _, err = server.communicate(timeout=60)
+    assert server.returncode == 2
+    assert "--workers needs a fixed --port" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -45,7 +46,7 @@ async def test_healthz_reports_ok_and_the_open_connections(make_agent: Any, stat
         await client.auth()
         status, ctype, body = await asyncio.to_thread(http_get, server.port, "/healthz")
     assert (status, ctype) == (200, "application/json")
-    assert json.loads(body) == {"status": "ok", "connections": 1, "turns_in_progress": 0}
+    assert json.loads(body) == {"status": "ok", "connections": 1, "turns_in_progress": 0, "pid": os.getpid()}
 
 
 async def test_the_chat_page_and_the_widget_script_are_served(make_agent: Any, state_url: str) -> None:
