@@ -64,6 +64,17 @@ class FormExpectation:
     state: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
 
+    def as_data(self) -> dict[str, Any]:
+        """The keys the cassette gave, as they read in YAML (what replay compares and diffs)."""
+        data: dict[str, Any] = {}
+        if self.name is not None:
+            data["name"] = self.name
+        if self.state is not None:
+            data["state"] = self.state
+        if self.values:
+            data["values"] = dict(self.values)
+        return data
+
 
 @dataclass(frozen=True)
 class TurnExpectation:
@@ -363,20 +374,9 @@ def _turn_data(turn: Turn) -> dict[str, Any]:
         expect["reply_contains"] = turn.expect.reply_contains
     if turn.expect.checks_form:
         form = turn.expect.form
-        expect["form"] = None if form is None else _form_data(form)
+        expect["form"] = None if form is None else form.as_data()
     if expect:
         data["expect"] = expect
-    return data
-
-
-def _form_data(form: FormExpectation) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    if form.name is not None:
-        data["name"] = form.name
-    if form.state is not None:
-        data["state"] = form.state
-    if form.values:
-        data["values"] = dict(form.values)
     return data
 
 

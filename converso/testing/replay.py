@@ -296,24 +296,13 @@ def _check_form(
         return ReplayFailure(
             where,
             "expected an active form, but none is active",
-            diff({"form": _expected_view(expected)}, {"form": None}),
+            diff({"form": expected.as_data()}, {"form": None}),
         )
-    wanted = _expected_view(expected)
+    wanted = expected.as_data()
     got = {key: value for key, value in _form_view(actual).items() if key in wanted or key == "values"}
     if not matches(wanted, got):
         return ReplayFailure(where, "the active form differs", diff({"form": wanted}, {"form": got}))
     return None
-
-
-def _expected_view(expected: FormExpectation) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    if expected.name is not None:
-        view["name"] = expected.name
-    if expected.state is not None:
-        view["state"] = expected.state
-    if expected.values:
-        view["values"] = dict(expected.values)
-    return view
 
 
 def _form_view(form: PublicForm) -> dict[str, Any]:
