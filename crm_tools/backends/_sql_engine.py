@@ -1,83 +1,206 @@
-"""Engines for the SQL store: URL forms, SQLite transaction modes, PostgreSQL schemas."""
+"""Connections for the SQL store: URL forms, SQLite transaction modes, PostgreSQL schemas.
+
+The store talks to the DBAPI driver directly (``sqlite3``, ``psycopg``) with SQL text built once
+per statement shape: SQLAlchemy's per-call statement construction, compilation lookup and result
+machinery cost several times the query itself on the hot paths. SQLAlchemy still creates the
+schema of durable stores (``metadata.create_all``) and stays available as ``Store.engine``.
+
+Every connection runs in autocommit mode; a transaction is an explicit BEGIN ... COMMIT, opened
+only where several statements must see or change the data together.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, create_mock_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import StaticPool
 
 from crm_tools.backends._sql_schema import metadata
 from crm_tools.errors import StoreURLError
 from crm_tools.store import ACCEPTED_STORE_URLS
 
-_WRITE = "crm_write"
+_SQLITE_PRAGMAS = ("PRAGMA foreign_keys=ON",)
+_SQLITE_FILE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")
 
 
 def _refuse(url: str, why: str) -> StoreURLError:
     return StoreURLError(f"Cannot open CRM store '{url}': {why}. Accepted: {'; '.join(ACCEPTED_STORE_URLS)}")
 
 
+def sqlite_datetime(value: datetime) -> str:
+    """The text form SQLAlchemy stores SQLite date-times in, kept so older files stay readable."""
+    return value.isoformat(" ", "microseconds")
+
+
+@cache
+def sqlite_ddl() -> str:
+    """The whole SQLite schema as one script, compiled once per process for in-memory stores."""
+    statements: list[str] = []
+
+    def collect(sql: Any, *args: Any, **kwargs: Any) -> None:
+        statements.append(str(sql.compile(dialect=mock.dialect)).strip())
+
+    mock = create_mock_engine("sqlite://", collect)
+    metadata.create_all(mock, checkfirst=False)  # type: ignore[arg-type]
+    return ";\n".join(statements) + ";"
+
+
 @dataclass
 class Store:
-    """An engine plus how to run read and write transactions on it."""
+    """Where the rows live and how to borrow a connection and run a transaction on it."""
 
-    engine: Engine
-    dialect: str
+    dialect: str  # "sqlite" | "postgresql"
     memory: bool
-    lock: threading.RLock | None  # an in-memory SQLite database is one connection shared by threads
+    engine: Engine | None  # None for in-memory SQLite, which needs no SQLAlchemy at all
+    _connect: Any = None
+    _shared: Any = None  # the one connection of an in-memory database
+    _lock: threading.RLock | None = None
+    _idle: list[Any] = field(default_factory=list)
+    _closed: bool = False
+
+    @property
+    def sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def integrity_error(self) -> type[Exception]:
+        if self.sqlite:
+            return sqlite3.IntegrityError
+        import psycopg
+
+        return psycopg.IntegrityError
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self._locked(), self.engine.begin() as conn:
+    def connection(self) -> Iterator[Any]:
+        """A DBAPI connection in autocommit mode, for statements that stand alone."""
+        if self._shared is not None:
+            assert self._lock is not None
+            with self._lock:
+                yield self._shared
+            return
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._connect()
+        healthy = False
+        try:
             yield conn
+            healthy = True
+        finally:
+            if healthy or self._usable(conn):
+                if self._closed:
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+            else:
+                conn.close()
+
+    def _usable(self, conn: Any) -> bool:
+        if self.sqlite:
+            return not conn.in_transaction
+        return not conn.closed and not conn.broken and conn.info.transaction_status == 0  # IDLE
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
-        with self._locked(), self.engine.execution_options(**{_WRITE: True}).begin() as conn:
-            yield conn
+    def transaction(self, *, write: bool) -> Iterator[Any]:
+        """BEGIN ... COMMIT; rolled back when the block raises.
 
-    def _locked(self) -> contextlib.AbstractContextManager[Any]:
-        return self.lock if self.lock is not None else contextlib.nullcontext()
+        A SQLite write takes the write lock up front (BEGIN IMMEDIATE): a deferred transaction that
+        reads first and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
+        A read is a plain deferred BEGIN, which in WAL mode is a consistent snapshot.
+        """
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE" if write and self.sqlite else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+        if self._shared is not None:
+            self._shared.close()
+        if self.engine is not None:
+            self.engine.dispose()
 
 
-def _sqlite_engine(url: str, path: str | None) -> Engine:
-    memory = path in (None, "", ":memory:")
-    if memory:
-        engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    else:
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
-        engine = create_engine(
-            f"sqlite:///{Path(path).expanduser()}",  # type: ignore[arg-type]
-            connect_args={"check_same_thread": False, "timeout": 30},
-        )
+def _sqlite_connection(path: str, *, memory: bool) -> sqlite3.Connection:
+    # isolation_level=None: the driver's implicit transactions are off, so BEGIN is ours to emit.
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    for pragma in _SQLITE_PRAGMAS if memory else _SQLITE_PRAGMAS + _SQLITE_FILE_PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+def _sqlite_engine(path: str) -> Engine:
+    """The SQLAlchemy engine of a SQLite file, for schema creation and bulk loading by benchmarks."""
+    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # The driver's own implicit transactions are switched off so that BEGIN is ours to emit.
         dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+        for pragma in _SQLITE_PRAGMAS + _SQLITE_FILE_PRAGMAS:
+            dbapi_conn.execute(pragma)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # A write must take the write lock up front: a deferred transaction that reads first and
-        # then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _open_memory() -> Store:
+    conn = _sqlite_connection(":memory:", memory=True)
+    conn.executescript(sqlite_ddl())
+    return Store("sqlite", True, None, _shared=conn, _lock=threading.RLock())
+
+
+def _open_sqlite_file(database: str) -> Store:
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _sqlite_engine(str(path))
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+    return Store("sqlite", False, engine, _connect=lambda: _sqlite_connection(str(path), memory=False))
+
+
+def _open_postgres(parsed: Any, schema: str | None) -> Store:
+    import psycopg
+
+    engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_size=5, max_overflow=10)
+    quoted = f'"{schema.replace(chr(34), "")}"' if schema else None
+    if quoted:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        engine = engine.execution_options(schema_translate_map={None: schema})
+    with engine.begin() as conn:
+        # Two processes opening a fresh database at once would both try to create the tables.
+        conn.execute(text("SELECT pg_advisory_xact_lock(7243601)"))
+        metadata.create_all(conn)
+    _, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs.pop("context", None)  # SQLAlchemy's own type adapters; plain psycopg types are wanted here
+
+    def connect() -> Any:
+        conn = psycopg.connect(**kwargs, autocommit=True)
+        if quoted:
+            conn.execute(f"SET search_path TO {quoted}")
+        return conn
+
+    return Store("postgresql", False, engine, _connect=connect)
 
 
 def open_store(url: str, *, schema: str | None = None) -> Store:
@@ -93,30 +216,11 @@ def open_store(url: str, *, schema: str | None = None) -> Store:
             raise _refuse(url, "schema= applies to PostgreSQL only")
         if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
             raise _refuse(url, f"driver '{parsed.drivername}' is not supported")
-        memory = parsed.database in (None, "", ":memory:")
-        engine = _sqlite_engine(url, parsed.database)
-        store = Store(engine, "sqlite", memory, threading.RLock() if memory else None)
-    elif backend in ("postgresql", "postgres"):
+        if parsed.database in (None, "", ":memory:"):
+            return _open_memory()
+        return _open_sqlite_file(parsed.database)
+    if backend in ("postgresql", "postgres"):
         if parsed.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise _refuse(url, f"driver '{parsed.drivername}' is not supported (psycopg 3 is used)")
-        engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_size=5, max_overflow=10)
-        if schema:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema.replace(chr(34), "")}"')
-            engine = engine.execution_options(schema_translate_map={None: schema})
-        store = Store(engine, "postgresql", False, None)
-    else:
-        raise _refuse(url, f"'{backend}' databases are not supported")
-    _create_schema(store)
-    return store
-
-
-def _create_schema(store: Store) -> None:
-    with store.write() as conn:
-        if store.memory:
-            metadata.create_all(conn, checkfirst=False)
-            return
-        if store.dialect == "postgresql":
-            # Two processes opening a fresh database at once would both try to create the tables.
-            conn.execute(text("SELECT pg_advisory_xact_lock(7243601)"))
-        metadata.create_all(conn)
+        return _open_postgres(parsed, schema)
+    raise _refuse(url, f"'{backend}' databases are not supported")

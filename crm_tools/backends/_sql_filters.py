@@ -1,19 +1,22 @@
-"""Typed queries (``crm_tools.query``) → SQLAlchemy Core expressions, per dialect.
+"""Typed queries (``crm_tools.query``) → SQL text with positional parameters, per dialect.
 
-Values are always bound parameters. The two dialects differ on case: SQLite's LIKE ignores ASCII
-case (and uses a COLLATE NOCASE index for prefixes) while GLOB is case-sensitive; PostgreSQL's
-LIKE is case-sensitive and ``lower(col) LIKE`` matches its ``text_pattern_ops`` index.
+Values always travel as parameters, never as SQL text; identifiers come from the field catalogue
+only. The two dialects differ on case: SQLite's LIKE ignores ASCII case (and uses a COLLATE NOCASE
+index for prefixes) while GLOB is case-sensitive; PostgreSQL's LIKE is case-sensitive and
+``lower(col) LIKE`` matches its ``text_pattern_ops`` index.
+
+Text is built left to right and each value is appended to ``params`` as its placeholder is
+written, so the two always line up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, false, func, not_, or_, select, true
-from sqlalchemy.sql.elements import UnaryExpression
-
-from crm_tools.backends._sql_schema import TABLES
-from crm_tools.models import snake
+from crm_tools.backends._sql_engine import sqlite_datetime
+from crm_tools.models import OBJECTS, snake
 from crm_tools.query import Group, Node, Predicate, SortKey
 
 _NEVER_NULL = {"id", "createdAt", "updatedAt"}
@@ -32,126 +35,139 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class FilterCompiler:
+def q(identifier: str) -> str:
+    return f'"{identifier}"'
+
+
+class SqlWriter:
+    """Writes WHERE and ORDER BY text for one dialect."""
+
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
+        self.p = "?" if self.sqlite else "%s"
+        self.bind: Callable[[Any], Any] = _bind_sqlite if self.sqlite else _bind_plain
+
+    def _param(self, params: list[Any], value: Any) -> str:
+        params.append(self.bind(value))
+        return self.p
 
     # -- text matching ------------------------------------------------------------------------
 
-    def _glob(self, col: ColumnElement, pattern: str) -> ColumnElement[bool]:
-        return col.op("GLOB", is_comparison=True)(pattern)
-
-    def _literal_match(
-        self, col: ColumnElement, text: str, *, prefix: bool, suffix: bool
-    ) -> ColumnElement[bool]:
+    def _literal_match(self, col: str, text: str, params: list[Any], *, prefix: bool, suffix: bool) -> str:
         """Case-sensitive match of ``text`` taken literally (startsWith, endsWith, containsAny)."""
         if self.sqlite:
-            return self._glob(col, ("*" if prefix else "") + _glob_literal(text) + ("*" if suffix else ""))
+            pattern = ("*" if prefix else "") + _glob_literal(text) + ("*" if suffix else "")
+            return f"{col} GLOB {self._param(params, pattern)}"
         # PostgreSQL's default LIKE escape character is the backslash.
-        return col.like(("%" if prefix else "") + _like_literal(text) + ("%" if suffix else ""))
-
-    def _like(self, col: ColumnElement, pattern: str) -> ColumnElement[bool]:
-        if self.sqlite:
-            return self._glob(col, _like_to_glob(pattern))
-        return col.like(pattern.replace("\\", "\\\\"))
-
-    def _ilike(self, col: ColumnElement, pattern: str) -> ColumnElement[bool]:
-        if self.sqlite:
-            return col.op("LIKE", is_comparison=True)(pattern)
-        return func.lower(col).like(pattern.replace("\\", "\\\\").lower())
+        pattern = ("%" if prefix else "") + _like_literal(text) + ("%" if suffix else "")
+        return f"{col} LIKE {self._param(params, pattern)}"
 
     # -- predicates ---------------------------------------------------------------------------
 
-    def predicate(self, table: Table, pred: Predicate) -> ColumnElement[bool]:
+    def predicate(self, pred: Predicate, params: list[Any]) -> str:
         ref = pred.field
         if ref.relation is not None:
-            target = TABLES[ref.relation.target]
-            inner = self._leaf(target, ref.leaf.column, ref.leaf.kind.name, pred)
-            join_column = table.c[snake(ref.relation.column_path)]
-            matching = select(target.c.id).where(inner, target.c.deleted_at.is_(None))
-            return join_column.in_(matching)
-        return self._leaf(table, ref.leaf.column, ref.leaf.kind.name, pred)
+            target = OBJECTS[ref.relation.target].table
+            inner = self._leaf(q(ref.leaf.column), ref.leaf.kind.name, pred, params)
+            join = q(snake(ref.relation.column_path))
+            return f'{join} IN (SELECT "id" FROM {q(target)} WHERE {inner} AND "deleted_at" IS NULL)'
+        return self._leaf(q(ref.leaf.column), ref.leaf.kind.name, pred, params)
 
-    def _leaf(self, table: Table, column: str, kind: str, pred: Predicate) -> ColumnElement[bool]:
-        col = table.c[column]
+    def _leaf(self, col: str, kind: str, pred: Predicate, params: list[Any]) -> str:
         value: Any = pred.value
         textual = kind in ("text", "email")
         match pred.comparator:
             case "eq":
-                return col == value
+                return f"{col} = {self._param(params, value)}"
             case "neq":
                 # A CRM user asking for "stage is not WON" expects rows without a stage too.
-                return or_(col != value, col.is_(None))
+                return f"({col} <> {self._param(params, value)} OR {col} IS NULL)"
             case "gt":
-                return col > value
+                return f"{col} > {self._param(params, value)}"
             case "gte":
-                return col >= value
+                return f"{col} >= {self._param(params, value)}"
             case "lt":
-                return col < value
+                return f"{col} < {self._param(params, value)}"
             case "lte":
-                return col <= value
+                return f"{col} <= {self._param(params, value)}"
             case "in":
-                return col.in_(list(value))
+                return f"{col} IN ({', '.join(self._param(params, item) for item in value)})"
             case "containsAny":
-                return or_(*(self._literal_match(col, item, prefix=True, suffix=True) for item in value))
+                matches = [self._literal_match(col, item, params, prefix=True, suffix=True) for item in value]
+                return f"({' OR '.join(matches)})"
             case "startsWith":
-                return self._literal_match(col, value, prefix=False, suffix=True)
+                return self._literal_match(col, value, params, prefix=False, suffix=True)
             case "endsWith":
-                return self._literal_match(col, value, prefix=True, suffix=False)
+                return self._literal_match(col, value, params, prefix=True, suffix=False)
             case "like":
-                return self._like(col, value)
+                if self.sqlite:
+                    return f"{col} GLOB {self._param(params, _like_to_glob(value))}"
+                return f"{col} LIKE {self._param(params, value.replace(chr(92), chr(92) * 2))}"
             case "ilike":
-                return self._ilike(col, value)
+                if self.sqlite:
+                    return f"{col} LIKE {self._param(params, value)}"
+                return f"lower({col}) LIKE {self._param(params, value.replace(chr(92), chr(92) * 2).lower())}"
             case "is":
                 # Empty text counts as null (CRM.md).
                 if value == "NULL":
-                    return or_(col.is_(None), col == "") if textual else col.is_(None)
-                return and_(col.is_not(None), col != "") if textual else col.is_not(None)
+                    return f"({col} IS NULL OR {col} = '')" if textual else f"{col} IS NULL"
+                return f"({col} IS NOT NULL AND {col} <> '')" if textual else f"{col} IS NOT NULL"
         raise AssertionError(pred.comparator)
 
-    def node(self, table: Table, node: Node) -> ColumnElement[bool]:
+    def node(self, node: Node, params: list[Any]) -> str:
         if isinstance(node, Predicate):
-            return self.predicate(table, node)
+            return self.predicate(node, params)
         assert isinstance(node, Group)
-        items = [self.node(table, item) for item in node.items]
+        items = [self.node(item, params) for item in node.items]
+        if not items:  # a filter of nothing but separators (",") matches everything
+            return "TRUE" if node.operator == "and" else "FALSE"
         if node.operator == "and":
-            return and_(*items)
+            return f"({' AND '.join(items)})"
         if node.operator == "or":
-            return or_(*items)
+            return f"({' OR '.join(items)})"
         # NOT of an unknown (NULL) comparison is still unknown in SQL; a row whose field is null
         # does not match ``eq``, so it must match its negation.
-        return not_(func.coalesce(items[0], false()))
+        return f"NOT COALESCE({items[0]}, FALSE)"
 
     # -- ordering and keyset paging -------------------------------------------------------------
 
-    def order(self, table: Table, keys: tuple[SortKey, ...]) -> list[UnaryExpression]:
+    def order(self, keys: tuple[SortKey, ...]) -> str:
         clauses = []
         for key in keys:
-            col = table.c[key.leaf.column]
-            clause = col.desc() if key.descending else col.asc()
+            clause = f"{q(key.leaf.column)} {'DESC' if key.descending else 'ASC'}"
             if key.leaf.path not in _NEVER_NULL:
                 # Name the NULL position only where it differs from the dialect's own, so that a
                 # plain index on the column can still serve the ORDER BY.
                 default_first = (not key.descending) if self.sqlite else key.descending
                 if key.nulls_first != default_first:
-                    clause = clause.nulls_first() if key.nulls_first else clause.nulls_last()
+                    clause += " NULLS FIRST" if key.nulls_first else " NULLS LAST"
             clauses.append(clause)
-        return clauses
+        return ", ".join(clauses)
 
-    def after(self, table: Table, keys: tuple[SortKey, ...], values: tuple[Any, ...]) -> ColumnElement[bool]:
+    def after(self, keys: tuple[SortKey, ...], values: tuple[Any, ...], params: list[Any]) -> str:
         """Rows strictly after ``values`` in the order ``keys`` (the full tuple, id last)."""
         alternatives = []
-        equal: list[ColumnElement[bool]] = []
-        for key, value in zip(keys, values, strict=True):
-            col = table.c[key.leaf.column]
+        for position, (key, value) in enumerate(zip(keys, values, strict=True)):
+            parts = [self._same(k, v, params) for k, v in zip(keys[:position], values, strict=False)]
+            col = q(key.leaf.column)
             if value is None:
-                beyond = col.is_not(None) if key.nulls_first else false()
-                same = col.is_(None)
+                beyond = f"{col} IS NOT NULL" if key.nulls_first else "FALSE"
             else:
-                beyond = col < value if key.descending else col > value
+                beyond = f"{col} {'<' if key.descending else '>'} {self._param(params, value)}"
                 if not key.nulls_first and key.leaf.path not in _NEVER_NULL:
-                    beyond = or_(beyond, col.is_(None))
-                same = col == value
-            alternatives.append(and_(*equal, beyond) if equal else beyond)
-            equal.append(same)
-        return or_(*alternatives) if alternatives else true()
+                    beyond = f"({beyond} OR {col} IS NULL)"
+            parts.append(beyond)
+            alternatives.append(f"({' AND '.join(parts)})")
+        return f"({' OR '.join(alternatives)})" if alternatives else "TRUE"
+
+    def _same(self, key: SortKey, value: Any, params: list[Any]) -> str:
+        col = q(key.leaf.column)
+        return f"{col} IS NULL" if value is None else f"{col} = {self._param(params, value)}"
+
+
+def _bind_sqlite(value: Any) -> Any:
+    return sqlite_datetime(value) if isinstance(value, datetime) else value
+
+
+def _bind_plain(value: Any) -> Any:
+    return value

@@ -1,27 +1,37 @@
-"""The embedded CRM store on SQLAlchemy Core: SQLite (file or memory) and PostgreSQL."""
+"""The embedded CRM store: SQLite (file or memory) and PostgreSQL, through the DBAPI driver.
+
+Statements are SQL text written once per shape (``_sql_statements``, ``_sql_filters``) with every
+value a bound parameter; rows are shaped into records by per-object plans (``_sql_rows``).
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
-
-from crm_tools.backends._sql_engine import open_store
-from crm_tools.backends._sql_filters import FilterCompiler
-from crm_tools.backends._sql_schema import TABLES, idempotency_keys
+from crm_tools.backends._sql_engine import Store, open_store
+from crm_tools.backends._sql_filters import SqlWriter
+from crm_tools.backends._sql_rows import COLUMNS, INDEX, KINDS, db_row, db_value, nester, python_value
+from crm_tools.backends._sql_statements import (
+    EMAIL_HOLDER,
+    IDEMPOTENCY_INSERT,
+    IDEMPOTENCY_LOOKUP,
+    placeholder,
+    select_in,
+    statements,
+    update_statement,
+)
 from crm_tools.backends.base import ObjectName
 from crm_tools.errors import CRMError, NotFoundError
 from crm_tools.models import (
     DEFAULT_OPTIONS,
     OBJECTS,
-    ObjectSpec,
     SelectOptions,
     flatten,
-    nest,
     object_spec,
     snake,
     validate_record,
@@ -29,6 +39,12 @@ from crm_tools.models import (
 from crm_tools.query import ListQuery, encode_cursor, parse_depth, parse_list_query
 
 _SYSTEM_INPUTS = ("id", "createdAt", "updatedAt", "deletedAt")
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_WRITERS = {True: SqlWriter("sqlite"), False: SqlWriter("postgresql")}
+_KEYS = {
+    name: {op: f"{op}{name[0].upper()}{name[1:]}" for op in ("create", "update", "delete")}
+    for name in OBJECTS
+}
 
 
 def _now() -> datetime:
@@ -36,17 +52,21 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _title(object_name: str) -> str:
-    return object_name[0].upper() + object_name[1:]
-
-
 def _record_id(object_name: str, record_id: Any) -> str:
+    if isinstance(record_id, str) and _CANONICAL_ID.fullmatch(record_id):
+        return record_id
     try:
         return str(uuid.UUID(str(record_id).strip()))
     except ValueError:
         raise NotFoundError(
             f"No {object_name} with id '{record_id}': ids are UUIDs from list or create"
         ) from None
+
+
+def _not_found(object_name: str, record_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"No {object_name} with id '{record_id}'; list {OBJECTS[object_name].plural} to find ids"
+    )
 
 
 def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +77,66 @@ def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+class _ListPlan:
+    """A parsed list query and its two statements, reusable for the same arguments."""
+
+    __slots__ = ("count_params", "count_sql", "page_params", "page_sql", "query")
+
+    def __init__(self, query: ListQuery, sqlite: bool) -> None:
+        writer = _WRITERS[sqlite]
+        table = statements(query.object_name, sqlite).table
+        params: list[Any] = []
+        conditions = [] if query.include_deleted else ['"deleted_at" IS NULL']
+        if query.filter is not None:
+            conditions.append(writer.node(query.filter, params))
+        where = " AND ".join(conditions) or "TRUE"
+        self.query = query
+        self.count_sql = f"SELECT count(*) FROM {table} WHERE {where}"
+        self.count_params = tuple(params)
+        keys, cursor = query.order_by, query.starting_after
+        if query.ending_before is not None:
+            # A backward page is a forward page in the reversed order, flipped back afterwards.
+            keys = tuple(key.reversed() for key in keys)
+            cursor = query.ending_before
+        if cursor is not None:
+            where = f"{where} AND {writer.after(keys, cursor, params)}"
+        params.append(query.limit + 1)
+        order = writer.order(keys)
+        columns = statements(query.object_name, sqlite).columns
+        # Pick the page's ids first, then fetch their rows: the id pass can run on a covering
+        # index, so only the rows of the page are read from the table.
+        self.page_sql = (
+            f'SELECT {columns} FROM {table} WHERE "id" IN '
+            f'(SELECT "id" FROM {table} WHERE {where} ORDER BY {order} LIMIT {placeholder(sqlite)}) '
+            f"ORDER BY {order}"
+        )
+        self.page_params = tuple(params)
+
+
+@lru_cache(maxsize=1024)
+def _cached_plan(sqlite: bool, object_name: str, options: SelectOptions, *args: Any) -> _ListPlan:
+    filter, order_by, limit, starting_after, ending_before, depth = args
+    query = parse_list_query(
+        object_name,
+        filter=filter,
+        order_by=order_by,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+        depth=depth,
+        options=options,
+    )
+    return _ListPlan(query, sqlite)
+
+
+def _list_plan(sqlite: bool, object_name: str, options: SelectOptions, *args: Any) -> _ListPlan:
+    # The same list asked again (the next page of a walk, an agent repeating itself) skips parsing
+    # and SQL writing; only plain hashable arguments are remembered, anything else is parsed anew.
+    if object_name in OBJECTS and all(a is None or type(a) in (str, int) for a in args):
+        return _cached_plan(sqlite, object_name, options, *args)
+    return _cached_plan.__wrapped__(sqlite, object_name, options, *args)
 
 
 class SqlBackend:
@@ -70,8 +150,9 @@ class SqlBackend:
     def __init__(
         self, url: str, *, schema: str | None = None, options: SelectOptions = DEFAULT_OPTIONS
     ) -> None:
-        self._store = open_store(url, schema=schema)
-        self._compiler = FilterCompiler(self._store.dialect)
+        self._store: Store = open_store(url, schema=schema)
+        self._sqlite = self._store.sqlite
+        self._p = placeholder(self._sqlite)
         self.options = options
         self.url = url
 
@@ -80,13 +161,31 @@ class SqlBackend:
         return self._store.dialect
 
     def close(self) -> None:
-        self._store.engine.dispose()
+        self._store.close()
 
     def __enter__(self) -> SqlBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _snapshot(self) -> Any:
+        """Where several reads must agree: a read transaction on a SQLite file (WAL snapshot).
+
+        An in-memory database is held under its lock for the whole block, and PostgreSQL's default
+        READ COMMITTED would give each statement its own snapshot anyway, so both just borrow a
+        connection.
+        """
+        if self._sqlite and not self._store.memory:
+            return self._store.transaction(write=False)
+        return self._store.connection()
+
+    def _writing(self, *, atomic: bool) -> Any:
+        """A write block: SQLite always takes the write lock (cheap, in-process); PostgreSQL opens a
+        transaction only where several statements must land together."""
+        if self._sqlite or atomic:
+            return self._store.transaction(write=True)
+        return self._store.connection()
 
     # -- list ---------------------------------------------------------------------------------
 
@@ -101,28 +200,31 @@ class SqlBackend:
         ending_before: str | None = None,
         depth: int | str = 0,
     ) -> dict[str, Any]:
-        query = parse_list_query(
+        plan = _list_plan(
+            self._sqlite,
             object_name,
-            filter=filter,
-            order_by=order_by,
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-            depth=depth,
-            options=self.options,
+            self.options,
+            filter,
+            order_by,
+            limit,
+            starting_after,
+            ending_before,
+            depth,
         )
+        query = plan.query
         spec = OBJECTS[object_name]
-        table = TABLES[object_name]
-        with self._store.read() as conn:
-            total, rows, more = self._page(conn, table, query)
-            records = [nest(object_name, row) for row in rows]
+        nest = nester(object_name, self._sqlite)
+        with self._snapshot() as conn:
+            total = conn.execute(plan.count_sql, plan.count_params).fetchone()[0]
+            rows = conn.execute(plan.page_sql, plan.page_params).fetchall()
+            more = len(rows) > query.limit
+            if more:
+                del rows[query.limit :]
+            if query.ending_before is not None:
+                rows.reverse()
+            records = [nest(row) for row in rows]
             if query.depth:
-                self._embed(conn, spec, rows, records)
-        # Only the first and last rows' cursors are ever shown (pageInfo).
-        ends = [rows[0], rows[-1]] if rows else []
-        cursors = [
-            encode_cursor(query.order_by, tuple(row[k.leaf.column] for k in query.order_by)) for row in ends
-        ]
+                self._embed(conn, object_name, rows, records)
         backward = query.ending_before is not None
         return {
             "data": {spec.plural: records},
@@ -130,89 +232,68 @@ class SqlBackend:
             "pageInfo": {
                 "hasNextPage": True if backward else more,
                 "hasPreviousPage": more if backward else query.starting_after is not None,
-                "startCursor": cursors[0] if cursors else None,
-                "endCursor": cursors[-1] if cursors else None,
+                "startCursor": self._cursor(query, rows[0]) if rows else None,
+                "endCursor": self._cursor(query, rows[-1]) if rows else None,
             },
         }
 
-    def _page(self, conn: Connection, table: Table, query: ListQuery) -> tuple[int, list[Row], bool]:
-        conditions = [] if query.include_deleted else [table.c.deleted_at.is_(None)]
-        if query.filter is not None:
-            conditions.append(self._compiler.node(table, query.filter))
-        total = conn.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one()
-        keys = query.order_by
-        cursor = query.starting_after
-        if query.ending_before is not None:
-            # A backward page is a forward page in the reversed order, flipped back afterwards.
-            keys = tuple(key.reversed() for key in keys)
-            cursor = query.ending_before
-        if cursor is not None:
-            conditions.append(self._compiler.after(table, keys, cursor))
-        order = self._compiler.order(table, keys)
-        # Pick the page's ids first, then fetch their rows: the id pass can run on a covering
-        # index, so only the rows of the page are read from the table.
-        page_ids = select(table.c.id).where(*conditions).order_by(*order).limit(query.limit + 1)
-        statement = select(table).where(table.c.id.in_(page_ids)).order_by(*order)
-        rows = list(conn.execute(statement).mappings())
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        if query.ending_before is not None:
-            rows.reverse()
-        return total, rows, more
+    def _cursor(self, query: ListQuery, row: tuple[Any, ...]) -> str:
+        index, kinds = INDEX[query.object_name], KINDS[query.object_name]
+        values = []
+        for key in query.order_by:
+            position = index[key.leaf.column]
+            values.append(python_value(kinds[position], row[position], self._sqlite))
+        return encode_cursor(query.order_by, tuple(values))
 
     def _embed(
-        self, conn: Connection, spec: ObjectSpec, rows: list[Any], records: list[dict[str, Any]]
+        self, conn: Any, object_name: str, rows: list[tuple[Any, ...]], records: list[dict[str, Any]]
     ) -> None:
+        spec = OBJECTS[object_name]
+        index = INDEX[object_name]
         for name, rel in spec.many_to_one.items():
-            column = snake(rel.column_path)
-            ids = {row[column] for row in rows if row[column] is not None}
-            found = self._live_rows(conn, rel.target, TABLES[rel.target].c.id, ids)
-            by_id = {row["id"]: nest(rel.target, row) for row in found}
+            position = index[snake(rel.column_path)]
+            ids = sorted({row[position] for row in rows if row[position] is not None})
+            nest = nester(rel.target, self._sqlite)
+            found = self._live_rows(conn, rel.target, "id", ids)
+            by_id = {row[0]: nest(row) for row in found}
             for row, record in zip(rows, records, strict=True):
-                record[name] = by_id.get(row[column])
-        ids = [row["id"] for row in rows]
+                record[name] = by_id.get(row[position])
+        ids = [row[0] for row in rows]
         for name, rel in spec.one_to_many.items():
             column = snake(rel.column_path)
-            source = TABLES[rel.source]
+            position = INDEX[rel.source][column]
+            nest = nester(rel.source, self._sqlite)
             grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for row in self._live_rows(conn, rel.source, source.c[column], ids):
-                grouped[row[column]].append(nest(rel.source, row))
+            for row in self._live_rows(conn, rel.source, column, ids):
+                grouped[row[position]].append(nest(row))
             for record in records:
                 record[name] = grouped.get(record["id"], [])
 
-    def _live_rows(self, conn: Connection, object_name: str, column: Any, values: Any) -> list[Any]:
+    def _live_rows(self, conn: Any, object_name: str, column: str, values: list[Any]) -> list[Any]:
         if not values:
             return []
-        table = TABLES[object_name]
-        statement = (
-            select(table).where(column.in_(list(values)), table.c.deleted_at.is_(None)).order_by(table.c.id)
-        )
-        return list(conn.execute(statement).mappings())
+        return conn.execute(select_in(object_name, self._sqlite, column, len(values)), values).fetchall()
 
     # -- get ----------------------------------------------------------------------------------
 
     def get(self, object_name: ObjectName, record_id: str, *, depth: int | str = 0) -> dict[str, Any]:
-        spec = object_spec(object_name)
-        depth = parse_depth(depth)
+        object_spec(object_name)
+        depth = 0 if depth == 0 else parse_depth(depth)
         record_id = _record_id(object_name, record_id)
-        with self._store.read() as conn:
-            row = self._fetch(conn, object_name, record_id)
-            record = nest(object_name, row)
-            if depth:
-                self._embed(conn, spec, [row], [record])
+        sql = statements(object_name, self._sqlite).get_live
+        if not depth:
+            with self._store.connection() as conn:
+                row = conn.execute(sql, (record_id,)).fetchone()
+            if row is None:
+                raise _not_found(object_name, record_id)
+            return {"data": {object_name: nester(object_name, self._sqlite)(row)}}
+        with self._snapshot() as conn:
+            row = conn.execute(sql, (record_id,)).fetchone()
+            if row is None:
+                raise _not_found(object_name, record_id)
+            record = nester(object_name, self._sqlite)(row)
+            self._embed(conn, object_name, [row], [record])
         return {"data": {object_name: record}}
-
-    def _fetch(self, conn: Connection, object_name: str, record_id: str, *, deleted: bool = False) -> Any:
-        table = TABLES[object_name]
-        statement = select(table).where(table.c.id == record_id)
-        if not deleted:
-            statement = statement.where(table.c.deleted_at.is_(None))
-        row = conn.execute(statement).mappings().first()
-        if row is None:
-            raise NotFoundError(
-                f"No {object_name} with id '{record_id}'; list {OBJECTS[object_name].plural} to find ids"
-            )
-        return row
 
     # -- create -------------------------------------------------------------------------------
 
@@ -231,76 +312,78 @@ class SqlBackend:
         row["deleted_at"] = None
         if row.get("position") is None:
             row["position"] = row["created_at"].replace(tzinfo=UTC).timestamp()
+        values = db_row(object_name, row, self._sqlite)
+        key = _KEYS[object_name]["create"]
+        references = self._references(object_name, row)
+        s = statements(object_name, self._sqlite)
         try:
-            with self._store.write() as conn:
+            # A lone INSERT needs no transaction: the constraints check ids and emails, and a
+            # conflict is explained afterwards. References to soft-deleted records and keys need reads
+            # first, so those run in one write transaction.
+            with self._writing(atomic=bool(references) or idempotency_key is not None) as conn:
                 if idempotency_key is not None:
                     existing = self._keyed(conn, object_name, idempotency_key)
                     if existing is not None:
-                        return {"data": {f"create{_title(object_name)}": existing}}
-                self._check_references(conn, object_name, row)
-                self._check_unique(conn, object_name, row)
-                if conn.execute(
-                    select(TABLES[object_name].c.id).where(TABLES[object_name].c.id == row["id"])
-                ).first():
-                    raise CRMError(
-                        f"A {object_name} with id '{row['id']}' already exists; omit id to get a new one"
-                    )
+                        return {"data": {key: existing}}
+                self._check_references(conn, references)
                 if idempotency_key is not None:
                     # The key row goes first: a concurrent writer with the same key blocks on it
                     # and then fails on the primary key, before writing anything of its own.
                     conn.execute(
-                        idempotency_keys.insert().values(
-                            object_name=object_name, key=idempotency_key, record_id=row["id"], created_at=now
-                        )
+                        IDEMPOTENCY_INSERT.format(p=self._p),
+                        (object_name, idempotency_key, row["id"], db_value(now, self._sqlite)),
                     )
-                conn.execute(TABLES[object_name].insert().values(**row))
-                created = nest(object_name, row)
-        except IntegrityError:
+                conn.execute(s.insert, values)
+        except self._store.integrity_error:
             if idempotency_key is not None:
-                with self._store.read() as conn:
+                with self._store.connection() as conn:
                     existing = self._keyed(conn, object_name, idempotency_key)
                 if existing is not None:
-                    return {"data": {f"create{_title(object_name)}": existing}}
-            raise self._conflict(object_name, row) from None
-        return {"data": {f"create{_title(object_name)}": created}}
+                    return {"data": {key: existing}}
+            raise self._explain_conflict(object_name, row, new=True) from None
+        return {"data": {key: nester(object_name, self._sqlite)(values)}}
 
-    def _keyed(self, conn: Connection, object_name: str, key: str) -> dict[str, Any] | None:
-        found = conn.execute(
-            select(idempotency_keys.c.record_id).where(
-                idempotency_keys.c.object_name == object_name, idempotency_keys.c.key == key
-            )
-        ).first()
+    def _keyed(self, conn: Any, object_name: str, key: str) -> dict[str, Any] | None:
+        found = conn.execute(IDEMPOTENCY_LOOKUP.format(p=self._p), (object_name, key)).fetchone()
         if found is None:
             return None
-        return nest(object_name, self._fetch(conn, object_name, found.record_id, deleted=True))
+        row = conn.execute(statements(object_name, self._sqlite).get_any, (found[0],)).fetchone()
+        if row is None:
+            raise _not_found(object_name, found[0])
+        return nester(object_name, self._sqlite)(row)
 
-    def _check_references(self, conn: Connection, object_name: str, row: dict[str, Any]) -> None:
+    def _references(self, object_name: str, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """``(join column path, target object, target id)`` of each reference the row sets."""
+        found = []
         for rel in OBJECTS[object_name].many_to_one.values():
             target_id = row.get(snake(rel.column_path))
-            if target_id is None:
-                continue
-            target = TABLES[rel.target]
-            live = select(target.c.id).where(target.c.id == target_id, target.c.deleted_at.is_(None))
-            if conn.execute(live).first() is None:
+            if target_id is not None:
+                found.append((rel.column_path, rel.target, target_id))
+        return found
+
+    def _check_references(self, conn: Any, references: list[tuple[str, str, str]]) -> None:
+        # Foreign keys only see rows, not soft deletion: a deleted target must be refused here.
+        for column_path, target, target_id in references:
+            if conn.execute(statements(target, self._sqlite).exists_live, (target_id,)).fetchone() is None:
                 raise CRMError(
-                    f"'{rel.column_path}' invalid: no {rel.target} with id '{target_id}'; "
-                    f"give the id of an existing {rel.target}",
+                    f"'{column_path}' invalid: no {target} with id '{target_id}'; "
+                    f"give the id of an existing {target}",
                     code="INVALID_REFERENCE",
                 )
 
-    def _check_unique(self, conn: Connection, object_name: str, row: dict[str, Any]) -> None:
-        if object_name != "person" or not row.get("emails_primary_email"):
-            return
-        people = TABLES["person"]
-        clash = conn.execute(
-            select(people.c.id).where(
-                func.lower(people.c.emails_primary_email) == row["emails_primary_email"].lower(),
-                people.c.deleted_at.is_(None),
-                people.c.id != row["id"],
-            )
-        ).first()
-        if clash is not None:
-            raise self._conflict(object_name, row, clash.id)
+    def _explain_conflict(self, object_name: str, row: dict[str, Any], *, new: bool) -> CRMError:
+        """The message for a constraint the database refused: a taken email, or a taken id."""
+        email = row.get("emails_primary_email")
+        with self._store.connection() as conn:
+            if object_name == "person" and email:
+                holder = conn.execute(EMAIL_HOLDER.format(p=self._p), (email.lower(), row["id"])).fetchone()
+                if holder is not None or not new:
+                    return self._conflict(object_name, row, holder[0] if holder else None)
+            if new and conn.execute(statements(object_name, self._sqlite).get_any, (row["id"],)).fetchone():
+                return CRMError(
+                    f"A {object_name} with id '{row['id']}' already exists; omit id to get a new one"
+                )
+        return self._conflict(object_name, row)
 
     def _conflict(self, object_name: str, row: dict[str, Any], other: str | None = None) -> CRMError:
         if object_name == "person" and row.get("emails_primary_email"):
@@ -324,51 +407,53 @@ class SqlBackend:
         fixed = [key for key in data if key in _SYSTEM_INPUTS]
         if fixed:
             raise CRMError(f"'{fixed[0]}' cannot be updated; change the record's own fields only")
-        table = TABLES[object_name]
+        s = statements(object_name, self._sqlite)
+        nest = nester(object_name, self._sqlite)
+        columns, index = COLUMNS[object_name], INDEX[object_name]
+        changed: dict[str, Any] = {}
         try:
-            with self._store.write() as conn:
-                current = nest(object_name, self._fetch(conn, object_name, record_id))
-                editable = {k: v for k, v in current.items() if k not in _SYSTEM_INPUTS}
+            with self._writing(atomic=False) as conn:
+                current = conn.execute(s.get_live, (record_id,)).fetchone()
+                if current is None:
+                    raise _not_found(object_name, record_id)
+                editable = {k: v for k, v in nest(current).items() if k not in _SYSTEM_INPUTS}
                 record = validate_record(object_name, _merge(editable, data), self.options)
-                row = flatten(object_name, record)
-                row.pop("id", None)
-                row.pop("created_at", None)
-                row["updated_at"] = _now()
-                self._check_references(conn, object_name, {**row, "id": record_id})
-                self._check_unique(conn, object_name, {**row, "id": record_id})
-                conn.execute(update(table).where(table.c.id == record_id).values(**row))
-                updated = nest(object_name, self._fetch(conn, object_name, record_id))
-        except IntegrityError:
-            raise self._conflict(object_name, flatten_email(data)) from None
-        return {"data": {f"update{_title(object_name)}": updated}}
+                flat = flatten(object_name, record)
+                for column, value in flat.items():
+                    if column in ("id", "created_at"):
+                        continue
+                    value = db_value(value, self._sqlite)
+                    if current[index[column]] != value:
+                        changed[column] = value
+                self._check_references(
+                    conn, [ref for ref in self._references(object_name, flat) if snake(ref[0]) in changed]
+                )
+                now = db_value(_now(), self._sqlite)
+                names = tuple(changed)
+                cursor = conn.execute(
+                    update_statement(object_name, self._sqlite, names), (*changed.values(), now, record_id)
+                )
+                if cursor.rowcount == 0:  # deleted between the read and the write
+                    raise _not_found(object_name, record_id)
+        except self._store.integrity_error:
+            raise self._explain_conflict(object_name, {**changed, "id": record_id}, new=False) from None
+        updated = list(current)
+        for column, value in changed.items():
+            updated[index[column]] = value
+        updated[index["updated_at"]] = now
+        assert len(updated) == len(columns)
+        return {"data": {_KEYS[object_name]["update"]: nest(tuple(updated))}}
 
     # -- delete -------------------------------------------------------------------------------
 
     def delete(self, object_name: ObjectName, record_id: str) -> dict[str, Any]:
         object_spec(object_name)
         record_id = _record_id(object_name, record_id)
-        table = TABLES[object_name]
-        now = _now()
-        with self._store.write() as conn:
-            self._fetch(conn, object_name, record_id)
-            conn.execute(update(table).where(table.c.id == record_id).values(deleted_at=now, updated_at=now))
-            for spec in OBJECTS.values():
-                for rel in spec.many_to_one.values():
-                    if rel.target != object_name:
-                        continue
-                    source = TABLES[spec.name]
-                    column = source.c[snake(rel.column_path)]
-                    if spec.name in ("noteTarget", "taskTarget"):
-                        conn.execute(delete(source).where(column == record_id))
-                    else:
-                        conn.execute(
-                            update(source)
-                            .where(column == record_id)
-                            .values({column.name: None, "updated_at": now})
-                        )
-        return {"data": {f"delete{_title(object_name)}": {"id": record_id}}}
-
-
-def flatten_email(data: dict[str, Any]) -> dict[str, Any]:
-    email = (data.get("emails") or {}).get("primaryEmail") if isinstance(data.get("emails"), dict) else None
-    return {"emails_primary_email": email.lower() if isinstance(email, str) else None}
+        s = statements(object_name, self._sqlite)
+        now = db_value(_now(), self._sqlite)
+        with self._writing(atomic=True) as conn:
+            if conn.execute(s.soft_delete, (now, now, record_id)).rowcount == 0:
+                raise _not_found(object_name, record_id)
+            for sql, with_now in s.cascades:
+                conn.execute(sql, (now, record_id) if with_now else (record_id,))
+        return {"data": {_KEYS[object_name]["delete"]: {"id": record_id}}}
