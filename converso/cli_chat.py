@@ -30,7 +30,6 @@ from converso.cli_common import (
     ModelOption,
     no_model_screen,
 )
-from converso.turns import undoable_stream
 
 HELP = """[bold]Commands[/bold]
   /help    this help
@@ -152,7 +151,6 @@ class ChatSession:
                 self.console.print("\n[yellow]stopping…[/yellow]")
                 task.cancel()
             else:
-                # The first press is still waiting for the model to return so it can undo the turn.
                 # A turn's state is written only when it ends, so leaving now also keeps it as before.
                 self.console.print("\n[dim]bye[/dim]")
                 os._exit(130)
@@ -175,7 +173,8 @@ class ChatSession:
         reply: Any = None
         self.console.print("[bold magenta]assistant ›[/bold magenta] ", end="")
         at_line_start = False
-        stream = undoable_stream(self.app.agent, self.thread_id, text)
+        # Ctrl-C cancels this task: the engine then undoes the turn, without keeping the user waiting.
+        stream = self.app.agent.astream(self.thread_id, text, if_abandoned="undo")
         try:
             async for event in stream:
                 kind = event.type

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Literal
 
 from langchain_core.messages import AnyMessage
 
@@ -24,11 +26,13 @@ class Conversation:
     async def asend(self, text: str) -> Reply:
         return await self.executor.asend(self.thread_id, text)
 
-    def stream(self, text: str) -> Iterator[Event]:
-        return self.executor.stream(self.thread_id, text)
+    def stream(self, text: str, *, cancel: threading.Event | None = None) -> Iterator[Event]:
+        return self.executor.stream(self.thread_id, text, cancel=cancel)
 
-    def astream(self, text: str) -> AsyncIterator[Event]:
-        return self.executor.astream(self.thread_id, text)
+    def astream(
+        self, text: str, *, if_abandoned: Literal["finish", "undo"] = "finish"
+    ) -> AsyncIterator[Event]:
+        return self.executor.astream(self.thread_id, text, if_abandoned=if_abandoned)
 
     @property
     def form(self) -> PublicForm | None:

@@ -5,14 +5,15 @@ One file per thread (``<dir>/<thread_id>.jsonl``), one JSON object per line, eac
 
 - ``user``: the user's text;
 - ``model_call``: model name, latency, token usage (input/output/total) when the provider reports it;
-- ``tool_call``: tool name, duration of its step, bounded previews of the arguments and result, ``ok``;
+- ``tool_call``: tool name, duration of the call, bounded previews of the arguments and result, ``ok``;
 - ``form``: a transition of the active form (name, state before and after, missing fields);
 - ``reply`` and ``error``: how the turn ended.
 
-It watches from the outside: a LangChain callback handler on the chat model sees model calls
+It watches from the outside: a LangChain callback handler given to the engine
+(``FormAgentExecutor(callbacks=[journal.callback_handler()])``) sees every model call and tool call
 (LangGraph puts ``thread_id`` into every run's metadata), and :class:`JournaledAgent` wraps the
-engine's event stream for user text, tool calls, form transitions, replies and errors. The graph
-itself knows nothing of it.
+engine's event stream for user text, form transitions, replies and errors. The graph itself knows
+nothing of it.
 
 Emails and phone numbers are masked in every string unless the journal is opened with
 ``mask=False``: a journal is the kind of file that gets pasted into bug reports.
@@ -87,7 +88,6 @@ class Journal:
         self.mask = mask
         self._lock = threading.Lock()
         self._forms: dict[str, dict[str, Any] | None] = {}
-        self._marks: dict[str, float] = {}
 
     def path_for(self, thread_id: str) -> Path:
         return self.directory / f"{_SAFE_NAME.sub('_', thread_id)[:128]}.jsonl"
@@ -108,14 +108,6 @@ class Journal:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-    def mark(self, thread_id: str) -> None:
-        """Note that a step of the thread (a model call, a tool call) just ended."""
-        self._marks[thread_id] = time.perf_counter()
-
-    def since_mark(self, thread_id: str) -> float | None:
-        started = self._marks.get(thread_id)
-        return None if started is None else (time.perf_counter() - started) * 1000
 
     def last_form(self, thread_id: str) -> dict[str, Any] | None:
         """The active form as last journaled; read back from the file after a restart."""
@@ -209,7 +201,6 @@ class JournalCallbackHandler(BaseCallbackHandler):
         if ended is None:
             return
         run, latency = ended
-        self.journal.mark(run["thread_id"])
         self.journal.write(
             run["thread_id"],
             "model_call",
@@ -232,6 +223,40 @@ class JournalCallbackHandler(BaseCallbackHandler):
             latency_ms=round(latency, 1),
             ok=False,
             error=preview(f"{type(error).__name__}: {error}"),
+        )
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name") or "unknown"
+        self._begin(run_id, metadata, tool=str(name), arguments=inputs if inputs is not None else input_str)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._tool_call(run_id, ok=True, result=getattr(output, "content", output))
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._tool_call(run_id, ok=False, result=str(error))
+
+    def _tool_call(self, run_id: UUID, *, ok: bool, result: Any) -> None:
+        ended = self._end(run_id)
+        if ended is None:
+            return
+        run, duration = ended
+        self.journal.write(
+            run["thread_id"],
+            "tool_call",
+            tool=run["tool"],
+            duration_ms=round(duration, 1),
+            arguments=preview(run["arguments"]),
+            result=preview(result),
+            ok=ok,
         )
 
 
@@ -275,7 +300,6 @@ class JournaledAgent:
 
     async def astream(self, thread_id: str, text: str, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         self.journal.write(thread_id, "user", text=text)
-        self.journal.mark(thread_id)
         tracker = _FormTracker(self.journal, thread_id)
         async for event in self._agent.astream(thread_id, text, *args, **kwargs):
             tracker.observe(event)
@@ -293,7 +317,6 @@ class JournaledAgent:
 
     def stream(self, thread_id: str, text: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self.journal.write(thread_id, "user", text=text)
-        self.journal.mark(thread_id)
         tracker = _FormTracker(self.journal, thread_id)
         for event in self._agent.stream(thread_id, text, *args, **kwargs):
             tracker.observe(event)
@@ -325,21 +348,7 @@ class _FormTracker:
     def observe(self, event: Any) -> None:
         fields = _event_fields(event)
         kind = fields.get("type")
-        if kind == "tool":
-            # The tools of one model answer run in one graph step and their events arrive together
-            # when it ends: the step's duration goes to its first call, the others show ~0.
-            elapsed = self.journal.since_mark(self.thread_id)
-            self.journal.mark(self.thread_id)
-            self.journal.write(
-                self.thread_id,
-                "tool_call",
-                tool=fields.get("name"),
-                duration_ms=None if elapsed is None else round(elapsed, 1),
-                arguments=preview(fields.get("args")),
-                result=preview(fields.get("result")),
-                ok=not fields.get("is_error", False),
-            )
-        elif kind == "form":
+        if kind == "form":
             self._transition(fields.get("form"))
         elif kind == "reply":
             if "form" in fields:

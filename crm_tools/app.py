@@ -20,7 +20,9 @@ from crm_tools.backends.base import CRMBackend
 from crm_tools.store import open_backend
 from crm_tools.toolset import build_tools
 
-ACCEPTED_CRM_URLS = "a SQLite file path, sqlite:///PATH, postgresql://..., or ws:// / wss:// (with --crm-api-key)"
+ACCEPTED_CRM_URLS = (
+    "a SQLite file path, sqlite:///PATH, postgresql://..., or ws:// / wss:// (with --crm-api-key)"
+)
 
 
 def open_crm(crm: str | None, api_key: str | None, data_dir: Path) -> CRMBackend:
@@ -29,7 +31,9 @@ def open_crm(crm: str | None, api_key: str | None, data_dir: Path) -> CRMBackend
         return open_backend(f"sqlite:///{data_dir / 'crm.sqlite3'}")
     if crm.startswith(("ws://", "wss://", "http://", "https://")):
         if not api_key:
-            raise ValueError(f"The CRM env at {crm} needs an API key: pass --crm-api-key (or CONVERSO_CRM_API_KEY).")
+            raise ValueError(
+                f"The CRM env at {crm} needs an API key: pass --crm-api-key (or CONVERSO_CRM_API_KEY)."
+            )
         from crm_tools.backends.env_client import EnvBackend
 
         return EnvBackend(crm, api_key)
@@ -73,11 +77,13 @@ def build_app(options: AppOptions) -> CrmApp:
     extra: dict[str, Any] = {}
     if options.max_concurrent_turns is not None:
         extra["max_workers"] = options.max_concurrent_turns
-    executor = FormAgentExecutor(tools=tools, model=model_from(options.model), checkpointer=checkpointer, **extra)
-    if journal:
-        # The model's own callbacks see every call with the graph run's metadata (thread_id included).
-        chat_model = executor.models.chat_model()
-        chat_model.callbacks = [*(chat_model.callbacks or []), journal.callback_handler()]
+    executor = FormAgentExecutor(
+        tools=tools,
+        model=model_from(options.model),
+        checkpointer=checkpointer,
+        callbacks=[journal.callback_handler()] if journal else None,
+        **extra,
+    )
     agent: Any = JournaledAgent(executor, journal) if journal else executor
     closers = [executor.close] if hasattr(executor, "close") else []
     return CrmApp(agent=agent, tools=tools, backend=backend, journal=journal, _closers=closers)

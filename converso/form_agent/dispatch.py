@@ -9,6 +9,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import get_callback_manager_for_config
 from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
@@ -18,16 +21,16 @@ from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, a
 
 
 def filter_active_tools(tools: Sequence[BaseTool], forms: list[FormSnapshot]) -> list[BaseTool]:
-    """The tools the model may call now: each form as its Start, Update or Finalize variant, FormReset
-    only while a form is open, and every other tool unchanged (side questions work mid-form). Forms that
-    are open but interrupted are hidden until they resume."""
+    """The tools the model may call now: each form as its Start, Update or Finalize and Update variants,
+    FormReset only while a form is open, and every other tool unchanged (side questions work mid-form).
+    Forms that are open but interrupted are hidden until they resume."""
     top = active_form(forms)
     open_names = {snapshot["name"] for snapshot in forms}
     visible: list[BaseTool] = []
     for tool in tools:
         if isinstance(tool, FormTool):
             if top is not None and tool.name == top["name"]:
-                visible.append(tool.variant(FormToolState(top["state"])))
+                visible.extend(tool.variants(FormToolState(top["state"])))
             elif tool.name not in open_names:
                 visible.append(tool.variant(FormToolState.INACTIVE))
         elif isinstance(tool, FormReset):
@@ -46,11 +49,44 @@ def public_form(tools: Sequence[BaseTool], forms: list[FormSnapshot] | None) -> 
 
 
 def run_tool_call(
-    tools: Sequence[BaseTool], forms: list[FormSnapshot], name: str, arguments: Any, turn: TurnContext
+    tools: Sequence[BaseTool],
+    forms: list[FormSnapshot],
+    name: str,
+    arguments: Any,
+    turn: TurnContext,
+    config: RunnableConfig | None = None,
 ) -> FormToolOutcome:
     """Run one call of the model against the stack. Every failure comes back as an error outcome whose
-    message tells the model what was wrong and what is accepted."""
+    message tells the model what was wrong and what is accepted.
+
+    Each call is one tool run for the callbacks of ``config``: a plain tool reports its own run; a form
+    call, FormReset and a refused call are reported here, each with its own duration."""
     visible = {tool.name: tool for tool in filter_active_tools(tools, forms)}
+    tool = visible.get(name)
+    if tool is not None and isinstance(arguments, dict) and _is_plain(tools, tool):
+        return _invoke(tool, forms, arguments, config)
+    run = _start_run(config, name, tool, arguments)
+    outcome = _run_form_call(tools, visible, forms, name, arguments, turn)
+    if run is not None:
+        if outcome.is_error:
+            run.on_tool_error(ToolCallRefused(outcome.message))
+        else:
+            run.on_tool_end(outcome.message)
+    return outcome
+
+
+class ToolCallRefused(Exception):
+    """How a refused call (unknown tool, bad arguments, a rejected value) reaches the callbacks."""
+
+
+def _run_form_call(
+    tools: Sequence[BaseTool],
+    visible: dict[str, BaseTool],
+    forms: list[FormSnapshot],
+    name: str,
+    arguments: Any,
+    turn: TurnContext,
+) -> FormToolOutcome:
     if name not in visible:
         return FormToolOutcome(
             forms=forms,
@@ -85,14 +121,36 @@ def _run_visible(
     if isinstance(tool, FormReset):
         return tool.reset(forms)
     form = _owner(tools, tool.name)
-    if form is not None:
-        if tool.name == form.start_name:
-            return form.start(forms, turn)
-        if tool.name == form.update_name:
-            return form.update(forms, arguments, turn)
-        return form.finalize(forms, arguments, turn)
+    assert form is not None  # plain tools are invoked before this
+    if tool.name == form.start_name:
+        return form.start(forms, turn)
+    if tool.name == form.update_name:
+        return form.update(forms, arguments, turn)
+    return form.finalize(forms, arguments, turn)
+
+
+def _is_plain(tools: Sequence[BaseTool], tool: BaseTool) -> bool:
+    return not isinstance(tool, FormReset) and _owner(tools, tool.name) is None
+
+
+def _start_run(
+    config: RunnableConfig | None, name: str, tool: BaseTool | None, arguments: Any
+) -> CallbackManagerForToolRun | None:
+    if config is None or not config.get("callbacks"):
+        return None
+    return get_callback_manager_for_config(config).on_tool_start(
+        {"name": name, "description": tool.description if tool is not None else ""},
+        arguments if isinstance(arguments, str) else str(arguments),
+        name=name,
+        inputs=arguments if isinstance(arguments, dict) else None,
+    )
+
+
+def _invoke(
+    tool: BaseTool, forms: list[FormSnapshot], arguments: dict[str, Any], config: RunnableConfig | None
+) -> FormToolOutcome:
     try:
-        result = tool.invoke(arguments)
+        result = tool.invoke(arguments, config)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, error['loc'])) or 'arguments'}: {error['msg']}"

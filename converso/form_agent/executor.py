@@ -9,8 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
@@ -21,7 +22,7 @@ from langgraph.types import StateSnapshot
 from converso.form_agent.checkpoint import CheckpointerSpec, open_checkpointer
 from converso.form_agent.dispatch import public_form
 from converso.form_agent.form_tool import FormTool
-from converso.form_agent.graph import Engine, ModelCallError, build_graph
+from converso.form_agent.graph import CANCEL_KEY, Engine, ModelCallError, TurnCancelled, build_graph
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.reset import FormReset
@@ -39,10 +40,15 @@ class FormAgentExecutor:
     ``clock`` is "now" for prompts and FormTools; ``id_factory`` makes form ids (the commits' idempotency
     keys). Fixing both makes a replayed conversation deterministic.
 
+    ``callbacks``: LangChain callback handlers given to every turn's run config, so they see each model
+    call and each tool call (form calls included, each with its own run), with ``thread_id`` in the run
+    metadata. ``executor.callbacks`` is a list: a handler appended later sees the turns after that.
+
     A turn is atomic: its state is written once, when it ends (``durability="exit"``), and a turn that
-    fails is rolled back to the checkpoint it started from. Turns of one thread are serialized within
-    this process. The async methods run the turn on a worker thread (``max_workers`` of them), so the
-    same sync checkpointer serves both APIs: give a path, URL or connection rather than an async saver.
+    fails or is cancelled is rolled back to the checkpoint it started from. Turns of one thread are
+    serialized within this process. The async methods run the turn on a worker thread (``max_workers`` of
+    them), so the same sync checkpointer serves both APIs: give a path, URL or connection rather than an
+    async saver.
     """
 
     def __init__(
@@ -58,8 +64,10 @@ class FormAgentExecutor:
         max_error_rounds: int = 3,
         recursion_limit: int = 50,
         max_workers: int = 16,
+        callbacks: Sequence[BaseCallbackHandler] | None = None,
     ) -> None:
         self.tools = _with_reset(tools)
+        self.callbacks: list[BaseCallbackHandler] = list(callbacks or [])
         self.models = model if isinstance(model, ModelFactory) else ModelFactory(model)
         if history_window <= 0:
             raise ValueError(f"history_window must be at least 1 message, got {history_window}")
@@ -95,10 +103,23 @@ class FormAgentExecutor:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.send, thread_id, text)
 
-    async def astream(self, thread_id: str, text: str) -> AsyncIterator[Event]:
-        """Events of one turn as they happen: tokens, tool calls, form changes, errors, then the reply."""
+    async def astream(
+        self, thread_id: str, text: str, *, if_abandoned: Literal["finish", "undo"] = "finish"
+    ) -> AsyncIterator[Event]:
+        """Events of one turn as they happen: tokens, tool calls, form changes, errors, then the reply.
+
+        ``if_abandoned`` says what happens to a turn whose consumer stops before the reply (cancelled, or
+        the stream closed): ``"finish"`` lets it run to its end and keeps it (a dropped client loses
+        nothing); ``"undo"`` (a user pressing Ctrl-C) stops it at its next step and leaves the thread
+        exactly as before it. The caller is released at once; the next turn of the thread waits for the
+        undo. A commit that already reached the backend stays there, and its form comes back FILLED with
+        the same form id, so confirming it again returns the first result instead of writing twice.
+        """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = threading.Event() if if_abandoned == "undo" else None
+        # Set once the consumer has the reply or has gone: until then a finished turn can still be undone.
+        settled = threading.Event()
 
         def put(item: Any) -> None:
             # If the consumer's loop is gone the turn still completes; its events have nowhere to go.
@@ -107,26 +128,47 @@ class FormAgentExecutor:
 
         def produce() -> None:
             try:
-                for event in self.stream(thread_id, text, tokens=True):
+                for event in self.stream(thread_id, text, tokens=True, cancel=cancel):
                     put(event)
+                    if cancel is not None and isinstance(event, ReplyEvent):
+                        settled.wait(_SETTLE_TIMEOUT)
             except BaseException as exc:
                 put(_Failure(exc))
             finally:
                 put(_END)
 
         producer = loop.run_in_executor(self._pool, produce)
+        delivered = False
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, _Failure):
                     raise item.error
+                if isinstance(item, ReplyEvent):
+                    delivered = True
+                    settled.set()
                 yield item
         finally:
-            # An abandoned stream still lets the turn finish, so the thread's state stays whole.
-            await producer
+            if cancel is not None and not delivered:
+                cancel.set()
+                settled.set()
+            else:
+                await producer
 
-    def stream(self, thread_id: str, text: str, *, tokens: bool = True) -> Iterator[Event]:
-        """The synchronous event stream of one turn (``astream`` runs it on a worker thread)."""
-        config = self._config(thread_id)
+    def stream(
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        tokens: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Event]:
+        """The synchronous event stream of one turn (``astream`` runs it on a worker thread).
+
+        ``cancel``, set from another thread, stops the turn at its next step (a model call or tool call
+        under way finishes first) and rolls it back: the stream then ends with an error and a reply saying
+        nothing was kept. Set after the reply was yielded, before the consumer asks for more, it still
+        undoes the turn."""
+        config = self._run_config(thread_id, cancel)
         with self._lock_for(thread_id):
             before = self.graph.get_state(config)
             forms_before = before.values.get("forms")
@@ -134,22 +176,28 @@ class FormAgentExecutor:
             calls: dict[str, tuple[str, Any]] = {}
             gave_up = False
             try:
-                for mode, data in self.graph.stream(
-                    _turn_input(text), config, stream_mode=modes, durability="exit"
-                ):
-                    if mode == "messages":
-                        chunk, metadata = data
-                        if metadata.get("langgraph_node") == "agent" and _is_text_chunk(chunk):
-                            yield TokenEvent(chunk.text)
-                        continue
-                    for node, update in (data or {}).items():
-                        if node == "agent":
-                            calls.update(_tool_calls(update["messages"][-1]))
-                        elif node == "tool":
-                            yield from self._tool_events(update, calls)
-                        elif node == "give_up":
-                            gave_up = True
-            except (ModelCallError, GraphRecursionError) as exc:
+                # Closed before any roll back, so the graph's own write at exit cannot come after it.
+                with contextlib.closing(
+                    self.graph.stream(_turn_input(text), config, stream_mode=modes, durability="exit")
+                ) as chunks:
+                    for mode, data in chunks:
+                        if cancel is not None and cancel.is_set():
+                            raise TurnCancelled
+                        if mode == "messages":
+                            chunk, metadata = data
+                            if metadata.get("langgraph_node") == "agent" and _is_text_chunk(chunk):
+                                yield TokenEvent(chunk.text)
+                            continue
+                        for node, update in (data or {}).items():
+                            if node == "agent":
+                                calls.update(_tool_calls(update["messages"][-1]))
+                            elif node == "tool":
+                                yield from self._tool_events(update, calls)
+                            elif node == "give_up":
+                                gave_up = True
+                if cancel is not None and cancel.is_set():
+                    raise TurnCancelled
+            except (ModelCallError, GraphRecursionError, TurnCancelled) as exc:
                 self._roll_back(thread_id, before)
                 message = _failure_text(exc)
                 yield ErrorEvent(message)
@@ -169,6 +217,9 @@ class FormAgentExecutor:
             if gave_up:
                 yield ErrorEvent(reply.text)
             yield ReplyEvent(reply)
+            if cancel is not None and cancel.is_set():
+                # The consumer went away before it had the reply: the turn is undone all the same.
+                self._roll_back(thread_id, before)
 
     # -- thread state ---------------------------------------------------------------------------------
 
@@ -206,6 +257,14 @@ class FormAgentExecutor:
     def _config(self, thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
 
+    def _run_config(self, thread_id: str, cancel: threading.Event | None) -> RunnableConfig:
+        config = self._config(thread_id)
+        if cancel is not None:
+            config["configurable"][CANCEL_KEY] = cancel
+        if self.callbacks:
+            config["callbacks"] = list(self.callbacks)
+        return config
+
     def _lock_for(self, thread_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(thread_id, threading.Lock())
@@ -222,6 +281,10 @@ class FormAgentExecutor:
             name, args = calls.get(message.tool_call_id, (message.name or "", None))
             yield ToolEvent(name=name, args=args, result=message.text, is_error=message.status == "error")
         yield FormEvent(public_form(self.tools, update.get("forms")))
+
+
+# How long a finished turn that may still be undone waits for its consumer to take the reply.
+_SETTLE_TIMEOUT = 30.0
 
 
 class _Failure:
@@ -286,6 +349,8 @@ def _reply_text(messages: list[AnyMessage]) -> str:
 
 
 def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, TurnCancelled):
+        return "Stopped; nothing from this message was kept."
     if isinstance(exc, GraphRecursionError):
         return "Sorry, this took too many steps and was stopped. Nothing from this message was kept."
     return f"Sorry, the language model failed ({exc}). Nothing from this message was kept; please try again."

@@ -75,9 +75,9 @@ class _NoArguments(BaseModel):
 
 
 class _FinalizeArguments(BaseModel):
-    confirm: bool = Field(
-        description="true only after the user confirmed the summary; false to go back and change values"
-    )
+    # Undescribed: the prompt says when to send true, and false (reopen the form) is rarely needed now
+    # that a FILLED form takes Update calls; every description here is paid on each call at FILLED.
+    confirm: bool
 
 
 class FormTool(StructuredTool):
@@ -212,7 +212,10 @@ class FormTool(StructuredTool):
         return FormToolOutcome(forms=stack, message=message, force_tool=self.update_name)
 
     def update(self, forms: list[FormSnapshot], arguments: Any, turn: TurnContext) -> FormToolOutcome:
-        snapshot = self._own_active(forms, FormToolState.ACTIVE)
+        """Merge and validate fields, in ACTIVE or FILLED (a change after the summary). The form is FILLED
+        afterwards only if it is complete with nothing rejected, and then its summary is new: a commit
+        needs a user message after it."""
+        snapshot = self._own_active(forms, FormToolState.ACTIVE, FormToolState.FILLED)
         if not isinstance(arguments, dict):
             return self._refuse(forms, f"Arguments of {self.update_name} must be a JSON object of fields.")
         context = self.context_for(snapshot, turn)
@@ -231,7 +234,15 @@ class FormTool(StructuredTool):
                     errors[name] = exc.message if isinstance(exc, FormFieldError) else str(exc)
         changes = self._prepared(changes, errors, context)
         result = merge_and_validate(self.schema, snapshot["values"], changes, errors, context)
-        updated = FormSnapshot(**{**snapshot, "values": result.values, "errors": result.errors})
+        updated = FormSnapshot(
+            **{
+                **snapshot,
+                "values": result.values,
+                "errors": result.errors,
+                "state": FormToolState.ACTIVE.value,
+                "summary_turn": None,
+            }
+        )
         complete = result.model is not None and self.is_form_filled(result.values)
         parts = []
         if result.accepted:
@@ -340,13 +351,22 @@ class FormTool(StructuredTool):
             self._variants[state.value] = self._build_variant(state)
         return self._variants[state.value]
 
+    def variants(self, state: FormToolState) -> list[BaseTool]:
+        """Every tool the model sees for this form in ``state``: in FILLED, Finalize and an Update for
+        changes after the summary (so a correction is applied, never lost to a commit without it)."""
+        if state is not FormToolState.FILLED:
+            return [self.variant(state)]
+        if "correction" not in self._variants:
+            self._variants["correction"] = self._build_correction()
+        return [self.variant(state), self._variants["correction"]]
+
     def variant_description(self, state: FormToolState) -> str:
         """The description of the tool the model sees for this form in ``state``."""
         if state is FormToolState.INACTIVE:
             return f"Start the form: {self.description}"
         if state is FormToolState.ACTIVE:
             return f"Set one or more fields of {self.name} (null clears an optional field)."
-        return f"Save {self.name} (confirm=true, after the user agreed) or go back to editing."
+        return "Save the form once the user agreed to its summary (confirm=false reopens it)."
 
     def variant_schema(self, state: FormToolState) -> type[BaseModel]:
         """The arguments of the tool the model sees in ``state``: none to start, every field as optional
@@ -370,6 +390,17 @@ class FormTool(StructuredTool):
             func=_not_executable,
         )
 
+    def _build_correction(self) -> BaseTool:
+        # The Update schema again, names and types only: it is re-sent on every call while the form
+        # waits for a yes, and the field descriptions add little once the fields are filled.
+        return CompactTool(
+            name=self.update_name,
+            description="Change values after the summary; a new summary is shown.",
+            args_schema=self.variant_schema(FormToolState.ACTIVE),
+            func=_not_executable,
+            field_descriptions=False,
+        )
+
     def _partial_schema(self) -> type[BaseModel]:
         # Only the model sees this schema; validation always uses the full args_schema.
         fields: dict[str, Any] = {
@@ -384,10 +415,11 @@ class FormTool(StructuredTool):
             return f"Nothing required is missing; call {self.update_name} to finish."
         return f"Next field to ask the user: {next_field} ({self.describe_field(next_field)})."
 
-    def _own_active(self, forms: list[FormSnapshot], state: FormToolState) -> FormSnapshot:
+    def _own_active(self, forms: list[FormSnapshot], *states: FormToolState) -> FormSnapshot:
         snapshot = active_form(forms)
-        if snapshot is None or snapshot["name"] != self.name or snapshot["state"] != state.value:
-            raise FormStateError(f"{self.name} is not the active form in state {state.value}")
+        if snapshot is None or snapshot["name"] != self.name or snapshot["state"] not in states:
+            wanted = " or ".join(state.value for state in states)
+            raise FormStateError(f"{self.name} is not the active form in state {wanted}")
         return snapshot
 
     def _refuse(self, forms: list[FormSnapshot], message: str) -> FormToolOutcome:

@@ -30,6 +30,14 @@ class ModelCallError(RuntimeError):
     """The chat model raised (after its own retries); the turn is abandoned."""
 
 
+class TurnCancelled(Exception):
+    """The turn's cancellation was set; the executor rolls the turn back."""
+
+
+# Where a turn's cancellation (a threading.Event) travels in the run config, for the nodes to check.
+CANCEL_KEY = "converso_cancel"
+
+
 @dataclass(frozen=True)
 class Engine:
     """Everything the nodes need besides the state."""
@@ -51,7 +59,8 @@ class _Call:
 
 
 def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
-    def agent(state: AgentState) -> dict[str, Any]:
+    def agent(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        _stop_if_cancelled(config)
         forms = state.get("forms") or []
         visible = filter_active_tools(engine.tools, forms)
         forced = state.get("forced_tool")
@@ -66,7 +75,8 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         )
         messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window)]
         try:
-            response = engine.models.bind(visible, forced).invoke(messages)
+            # The run config carries the executor's callbacks and the thread id (in the metadata).
+            response = engine.models.bind(visible, forced).invoke(messages, config)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
         return {"messages": [response], "forced_tool": None}
@@ -84,7 +94,8 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         forced: str | None = None
         direct = True
         for call in _calls(state["messages"][-1]):
-            outcome = run_tool_call(engine.tools, forms, call.name, call.args, turn)
+            _stop_if_cancelled(config)
+            outcome = run_tool_call(engine.tools, forms, call.name, call.args, turn, config)
             forms = outcome.forms
             forced = outcome.force_tool
             direct = direct and outcome.return_direct and not outcome.is_error
@@ -136,6 +147,12 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
     graph.add_conditional_edges("tool", route_after_tool)
     graph.add_edge("give_up", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def _stop_if_cancelled(config: RunnableConfig) -> None:
+    cancel = config.get("configurable", {}).get(CANCEL_KEY)
+    if cancel is not None and cancel.is_set():
+        raise TurnCancelled
 
 
 def _calls(message: Any) -> list[_Call]:

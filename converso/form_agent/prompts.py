@@ -43,17 +43,17 @@ def build_system_prompt(
 
 def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> list[str]:
     form = find_form(tools, snapshot["name"])
-    lines = [
-        f"Active form: {form.name} ({form.description}), state {snapshot['state']}.",
-        f"Values so far: {json.dumps(snapshot['values'], ensure_ascii=False)}.",
-    ]
+    lines = [f"Active form: {form.name} ({form.description}), state {snapshot['state']}."]
     if snapshot["state"] == FormToolState.FILLED.value:
+        # The values are in the summary just shown, readable (names, not ids); repeating them here would
+        # cost their tokens again on every call until the user answers.
+        lines.append(f"Filled: {', '.join(snapshot['values'])} (values in the summary).")
         lines.append(
-            f"Every required field is filled and the summary was shown. If the user confirms, call "
-            f"{form.finalize_name} with confirm=true; if they want changes, call it with confirm=false, "
-            f"then {form.update_name}."
+            f"The summary was shown. If the user agrees, call {form.finalize_name} with confirm=true; to "
+            f"change or add values, call {form.update_name}."
         )
         return lines
+    lines.append(f"Values so far: {json.dumps(snapshot['values'], ensure_ascii=False)}.")
     next_field = form.get_next_field_to_collect(snapshot["values"])
     if next_field is not None:
         lines.append(f"Next field to ask: {next_field} — {form.describe_field(next_field)}.")

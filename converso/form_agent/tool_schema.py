@@ -16,47 +16,53 @@ from langchain_core.utils.json_schema import dereference_refs
 _NOT_FOR_THE_MODEL = ("title", "default", "format")
 
 
-def compact_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def compact_json_schema(schema: dict[str, Any], *, descriptions: bool = True) -> dict[str, Any]:
     """``schema`` (an object schema from ``model_json_schema()``) without titles, defaults, ``format`` and
-    null branches, at every depth; references to ``$defs`` are inlined."""
+    null branches, at every depth; references to ``$defs`` are inlined. ``descriptions=False`` also drops
+    the descriptions, leaving names and types."""
     inlined = dereference_refs(schema)
     inlined.pop("$defs", None)
-    compact = _compact(inlined)
+    dropped = _NOT_FOR_THE_MODEL if descriptions else (*_NOT_FOR_THE_MODEL, "description")
+    compact = _compact(inlined, dropped)
     shown: dict[str, Any] = {"type": "object", "properties": compact.get("properties", {})}
     if compact.get("required"):
         shown["required"] = compact["required"]
     return shown
 
 
-def _compact(node: Any) -> Any:
+def _compact(node: Any, dropped: tuple[str, ...]) -> Any:
     if isinstance(node, list):
-        return [_compact(item) for item in node]
+        return [_compact(item, dropped) for item in node]
     if not isinstance(node, dict):
         return node
     compact: dict[str, Any] = {}
     only_branch: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _NOT_FOR_THE_MODEL:
+        if key in dropped:
             continue
         if key == "properties" and isinstance(value, dict):
             # The keys here are field names (a field may be called "title"), not schema keywords.
-            compact[key] = {name: _compact(prop) for name, prop in value.items()}
+            compact[key] = {name: _compact(prop, dropped) for name, prop in value.items()}
         elif key == "anyOf" and isinstance(value, list):
-            branches = [_compact(branch) for branch in value if branch.get("type") != "null"]
+            branches = [_compact(branch, dropped) for branch in value if branch.get("type") != "null"]
             if len(branches) == 1:
                 only_branch = branches[0]
             elif branches:
                 compact[key] = branches
         else:
-            compact[key] = _compact(value)
+            compact[key] = _compact(value, dropped)
     # The field's own keywords (its description) win over those of the type it names.
     return {**only_branch, **compact}
 
 
 class CompactTool(StructuredTool):
     """A StructuredTool that validates with its pydantic ``args_schema`` and shows the model the compact
-    schema."""
+    schema (without field descriptions when ``field_descriptions`` is False)."""
+
+    field_descriptions: bool = True
 
     @property
     def tool_call_schema(self) -> dict[str, Any]:  # type: ignore[override]
-        return compact_json_schema(self.get_input_schema().model_json_schema())
+        return compact_json_schema(
+            self.get_input_schema().model_json_schema(), descriptions=self.field_descriptions
+        )

@@ -1,7 +1,7 @@
 """Recording a live conversation as a cassette (`converso chat --record FILE`).
 
-A LangChain callback handler on the chat model sees every LLM call: the tools it was offered, the
-forced tool choice, and the answer. Each answer becomes a model item, each user turn a cassette turn
+A LangChain callback handler given to the engine (``FormAgentExecutor(callbacks=[recorder])``) sees
+every LLM call: the tools it was offered, the forced tool choice, and the answer. Each answer becomes a model item, each user turn a cassette turn
 whose ``expect`` holds the reply and the form as they were, so the conversation replays as a test.
 
 Record ids are not kept in expectations: a replay runs against a fresh CRM whose ids differ from
@@ -45,9 +45,9 @@ _ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 class CassetteRecorder(BaseCallbackHandler):
     """Collects a conversation; ``record_turn`` after each reply, ``save`` (or ``cassette()``) at the end.
 
-    ``model`` is what the conversation runs on: a chat model, a ``ModelFactory``, an executor, or an app
-    with an ``agent``; the recorder attaches itself to the underlying chat model's callbacks. Without
-    it, attach the recorder yourself (``callbacks=[recorder]``).
+    ``model`` is what the conversation runs on: a ``FormAgentExecutor`` or an app with an ``agent``; the
+    recorder adds itself to the executor's callbacks. Without it, give the recorder to the executor
+    yourself (``FormAgentExecutor(..., callbacks=[recorder])``).
     """
 
     raise_error = False
@@ -75,15 +75,11 @@ class CassetteRecorder(BaseCallbackHandler):
 
     # -- wiring ---------------------------------------------------------------------------------------
 
-    def attach(self, target: Any) -> BaseChatModel:
-        """Add this recorder to the callbacks of the chat model behind ``target``."""
-        model = _chat_model_of(target)
-        callbacks = model.callbacks
-        if callbacks is None or isinstance(callbacks, list):
-            model.callbacks = [*(callbacks or []), self]
-        else:  # a callback manager
-            callbacks.add_handler(self, inherit=False)
-        return model
+    def attach(self, target: Any) -> None:
+        """Add this recorder to the callbacks of the executor behind ``target`` (the turns after this)."""
+        callbacks = _callbacks_of(target)
+        if self not in callbacks:
+            callbacks.append(self)
 
     # -- callbacks (run on the engine's worker thread) ------------------------------------------------
 
@@ -157,19 +153,15 @@ class CassetteRecorder(BaseCallbackHandler):
         return target
 
 
-def _chat_model_of(target: Any) -> BaseChatModel:
-    seen = target
-    for attribute in ("agent", "models"):
-        if not isinstance(seen, BaseChatModel) and hasattr(seen, attribute):
-            seen = getattr(seen, attribute)
-    if hasattr(seen, "chat_model") and callable(seen.chat_model):
-        seen = seen.chat_model()
-    if not isinstance(seen, BaseChatModel):
+def _callbacks_of(target: Any) -> list[Any]:
+    executor = getattr(target, "agent", target)
+    callbacks = getattr(executor, "callbacks", None)
+    if isinstance(target, BaseChatModel) or not isinstance(callbacks, list):
         raise TypeError(
-            f"cannot find the chat model behind {type(target).__name__}; pass a chat model, a ModelFactory, "
-            "a FormAgentExecutor or an app with .agent"
+            f"cannot record the turns of {type(target).__name__}; pass a FormAgentExecutor or an app with "
+            ".agent, or give the recorder to the executor: FormAgentExecutor(..., callbacks=[recorder])"
         )
-    return seen
+    return callbacks
 
 
 def _name_from(path: Path) -> str:

@@ -70,7 +70,7 @@ def test_each_state_offers_its_own_form_tool(make_executor) -> None:
     offered = [request.tools for request in model.requests]
     assert offered[0] == ["CreateCompanyStart", "lookup_company"]
     assert offered[2] == ["CreateCompanyUpdate", "lookup_company", "FormReset"]
-    assert offered[5] == ["CreateCompanyFinalize", "lookup_company", "FormReset"]
+    assert offered[5] == ["CreateCompanyFinalize", "CreateCompanyUpdate", "lookup_company", "FormReset"]
     assert offered[6] == ["CreateCompanyStart", "lookup_company"]
 
 
@@ -400,7 +400,9 @@ def test_the_prompt_describes_the_active_form_and_its_values(make_executor) -> N
     assert 'Values so far: {"name": "Acme"}.' in active
     filled = model.requests[4].messages[0].text
     assert "state FILLED" in filled
+    assert "Filled: name, employees (values in the summary)." in filled
     assert "call CreateCompanyFinalize with confirm=true" in filled
+    assert "to change or add values, call CreateCompanyUpdate" in filled
 
 
 def test_a_rejected_optional_value_is_asked_again_before_the_summary(make_executor) -> None:
@@ -447,3 +449,48 @@ def test_tool_names_must_be_unique(make_executor) -> None:
 
     with pytest.raises(ValueError, match="'CreateCompanyStart'"):
         make_executor([CreateCompany(), CreateCompany()], [])
+
+
+def test_a_correction_after_the_summary_is_committed_with_the_change(make_executor) -> None:
+    form = CreateCompany()
+    script = [
+        *company_script()[:5],
+        call("CreateCompanyUpdate", {"employees": 300}),
+        "Acme, 300 people. Shall I save it?",
+        call("CreateCompanyFinalize", {"confirm": True}),
+        "Saved.",
+    ]
+    executor, _ = make_executor([form], script)
+    for text in ("Add Acme", "250", "make it 300 employees"):
+        reply = executor.send("t", text)
+    assert (reply.form["state"], reply.form["values"]["employees"]) == ("FILLED", 300)
+    executor.send("t", "yes")
+    assert [write["employees"] for write in form.ledger.writes] == [300]
+
+
+def test_a_confirmation_in_the_turn_of_a_correction_waits_for_the_user(make_executor) -> None:
+    form = CreateCompany()
+    script = [
+        *company_script()[:5],
+        calls(("CreateCompanyUpdate", {"employees": 300}), ("CreateCompanyFinalize", {"confirm": True})),
+        "Acme now has 300 people. Shall I save it?",
+    ]
+    executor, model = make_executor([form], script)
+    for text in ("Add Acme", "250", "make it 300 employees"):
+        reply = executor.send("t", text)
+    assert "Not saved: the user has not answered the summary yet" in tool_results(model, 6)[-1]
+    assert reply.form["state"] == "FILLED" and form.ledger.writes == []
+
+
+def test_a_rejected_correction_after_the_summary_reopens_the_form(make_executor) -> None:
+    form = CreateCompany()
+    script = [
+        *company_script()[:5],
+        call("CreateCompanyUpdate", {"employees": -3}),
+        "That is not a headcount; how many people?",
+    ]
+    executor, model = make_executor([form], script)
+    for text in ("Add Acme", "250", "make it -3"):
+        reply = executor.send("t", text)
+    assert reply.form["state"] == "ACTIVE" and reply.form["values"]["employees"] == 250
+    assert "CreateCompanyFinalize" not in model.requests[-1].tools

@@ -253,11 +253,55 @@ def test_update_arguments_that_are_not_an_object_are_refused() -> None:
 
 
 def test_update_of_a_form_that_is_not_active_is_a_state_error() -> None:
-    form = CreateCompany()
+    form, other = CreateCompany(), ScheduleMeeting()
     with pytest.raises(FormStateError):
-        form.update(filled_company(form), {"name": "x"}, turn())
+        form.update(started(other, filled_company(form)), {"name": "x"}, turn())
     with pytest.raises(FormStateError):
         form.update([], {"name": "x"}, turn())
+
+
+# -- Update after the summary (FILLED) ----------------------------------------------------------------
+
+
+def test_an_update_after_the_summary_applies_the_change_and_shows_a_new_summary() -> None:
+    form = CreateCompany()
+    outcome = form.update(filled_company(form), {"employees": 300}, turn(2))
+    snapshot = outcome.forms[-1]
+    assert (snapshot["state"], snapshot["values"]["employees"]) == ("FILLED", 300)
+    assert "Stored: employees." in outcome.message and "- employees: 300" in outcome.message
+    assert not outcome.is_error
+
+
+def test_an_update_after_the_summary_makes_its_turn_the_summary_turn() -> None:
+    form = CreateCompany()
+    changed = form.update(filled_company(form), {"employees": 300}, turn(2)).forms
+    assert changed[-1]["summary_turn"] == 2
+    assert form.finalize(changed, {"confirm": True}, turn(2)).is_error
+    assert form.finalize(changed, {"confirm": True}, turn(3)).committed
+
+
+def test_an_update_after_the_summary_is_validated_in_full() -> None:
+    form = CreateCompany()
+    outcome = form.update(filled_company(form), {"employees": -5}, turn(2))
+    snapshot = outcome.forms[-1]
+    assert outcome.is_error
+    assert (snapshot["state"], snapshot["values"]["employees"]) == ("ACTIVE", 250)
+    assert snapshot["summary_turn"] is None and "employees" in snapshot["errors"]
+
+
+def test_clearing_a_required_field_after_the_summary_asks_for_it_again() -> None:
+    form = CreateCompany()
+    outcome = form.update(filled_company(form), {"employees": None}, turn(2))
+    assert outcome.forms[-1]["state"] == "ACTIVE"
+    assert "Next field to ask the user: employees" in outcome.message
+
+
+def test_an_update_after_the_summary_of_a_summary_is_reply_form_answers_with_the_new_summary() -> None:
+    form = ScheduleMeeting(summary_is_reply=True)
+    filled = form.update(started(form), {"title": "Kickoff", "day": "2026-12-01"}, turn(1)).forms
+    outcome = form.update(filled, {"day": "2026-12-02"}, turn(2))
+    assert outcome.message == "Meeting 'Kickoff' on 2026-12-02"
+    assert outcome.return_direct and outcome.forms[-1]["summary_turn"] == 2
 
 
 # -- Finalize -----------------------------------------------------------------------------------------
@@ -427,7 +471,22 @@ def test_variant_hooks_set_the_description_and_arguments_the_model_sees() -> Non
     assert update["name"] == "CreateCompanyUpdate"
     assert update["description"] == "Rename it."
     assert update["parameters"]["properties"] == {"name": {"type": "string", "description": "The new name"}}
-    assert shown(form, FormToolState.FILLED)["description"].startswith("Save CreateCompany")
+    assert shown(form, FormToolState.FILLED)["description"].startswith("Save the form")
+    correction = convert_to_openai_tool(form.variants(FormToolState.FILLED)[1])["function"]
+    assert correction["parameters"]["properties"] == {"name": {"type": "string"}}
+
+
+def test_a_filled_form_offers_finalize_and_an_update_with_names_and_types_only() -> None:
+    offered = [
+        convert_to_openai_tool(tool)["function"] for tool in CreateCompany().variants(FormToolState.FILLED)
+    ]
+    assert [tool["name"] for tool in offered] == ["CreateCompanyFinalize", "CreateCompanyUpdate"]
+    assert offered[1]["parameters"]["properties"] == {
+        "name": {"type": "string"},
+        "employees": {"type": "integer"},
+        "domain": {"type": "string"},
+        "ideal_customer": {"type": "boolean"},
+    }
 
 
 # -- Every call in every state, through the dispatcher ------------------------------------------------
@@ -463,7 +522,7 @@ def stack_in(state: str, form: CreateCompany) -> list:
         ("ACTIVE", "revise", "ACTIVE", True),
         ("ACTIVE", "reset", "INACTIVE", False),
         ("FILLED", "start", "FILLED", True),
-        ("FILLED", "update", "FILLED", True),
+        ("FILLED", "update", "FILLED", False),
         ("FILLED", "confirm", "INACTIVE", False),
         ("FILLED", "revise", "ACTIVE", False),
         ("FILLED", "reset", "INACTIVE", False),

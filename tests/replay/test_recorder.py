@@ -12,7 +12,7 @@ from converso.testing.recorder import CassetteRecorder
 from converso.testing.replay import replay
 from converso.testing.world import find_world
 from crm_tools.cassette_world import CRMWorld
-from tests.replay.tiny_world import TinyWorld
+from tests.replay.tiny_world import BookTable, TinyWorld
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -21,8 +21,10 @@ def _record(tmp_path: Path, world_factory: type, responses: list, turns: list[st
     """Run ``turns`` on a scripted model standing in for a live LLM, with a recorder attached."""
     world = world_factory(CassetteRecorder(None).crm, tmp_path / "live", NOW)
     model = ScriptedChatModel(responses=responses)
-    recorder = CassetteRecorder(tmp_path / "recorded.cassette.yaml", model=model, now=NOW)
-    with FormAgentExecutor(tools=list(world.tools), model=model, clock=lambda: NOW) as executor:
+    recorder = CassetteRecorder(tmp_path / "recorded.cassette.yaml", now=NOW)
+    with FormAgentExecutor(
+        tools=list(world.tools), model=model, clock=lambda: NOW, callbacks=[recorder]
+    ) as executor:
         for text in turns:
             recorder.record_turn(text, executor.send("live", text))
     world.close()
@@ -151,3 +153,12 @@ def test_a_conversation_through_chat_openai_records_and_replays(tmp_path: Path) 
     result = replay(cassette)
     assert result.passed, result.report()
     assert [(c["name"], c["employees"]) for c in result.written["companies"]] == [("Acme", 250)]
+
+
+def test_the_recorder_attaches_to_an_executor_without_touching_the_chat_model(tmp_path: Path) -> None:
+    model = ScriptedChatModel(responses=["Hello! How can I help?"])
+    with FormAgentExecutor(tools=[BookTable()], model=model) as executor:
+        recorder = CassetteRecorder(tmp_path / "hello.cassette.yaml", model=executor, now=NOW)
+        recorder.record_turn("hi", executor.send("t", "hi"))
+    assert model.callbacks is None
+    assert [item.text for item in recorder.turns[0].model] == ["Hello! How can I help?"]
