@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -527,18 +529,74 @@ def validate_record(
         raise CRMError(_message(exc, object_name), code="VALIDATION_ERROR") from None
 
 
-def flatten(object_name: str, record: RecordInput) -> dict[str, Any]:
-    """Model → ``{column: value}`` for every stored field the model carries."""
+def _flatten_plan(object_name: str) -> tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...]:
+    """``(field, its column or None, its composite's (subfield, column) pairs)`` per model field."""
     spec = OBJECTS[object_name]
-    row: dict[str, Any] = {}
-    for fname in type(record).model_fields:
-        value = getattr(record, fname)
+    plan = []
+    for fname in spec.model.model_fields:
         if fname in spec.composites:
-            for leaf in spec.composites[fname]:
-                row[leaf.column] = None if value is None else getattr(value, leaf.path.split(".", 1)[1])
+            leaves = tuple((leaf.path.split(".", 1)[1], leaf.column) for leaf in spec.composites[fname])
+            plan.append((fname, None, leaves))
         else:
-            row[spec.fields[fname].column] = value
+            plan.append((fname, spec.fields[fname].column, ()))
+    return tuple(plan)
+
+
+_FLATTEN_PLANS = {name: _flatten_plan(name) for name in OBJECTS}
+
+
+def flatten(object_name: str, record: RecordInput, only: Collection[str] | None = None) -> dict[str, Any]:
+    """Model → ``{column: value}`` for every stored field the model carries (or the ``only`` ones)."""
+    values = record.__dict__
+    row: dict[str, Any] = {}
+    for fname, column, leaves in _FLATTEN_PLANS[object_name]:
+        if only is not None and fname not in only:
+            continue
+        value = values[fname]
+        if column is not None:
+            row[column] = value
+        elif value is None:
+            for _, leaf_column in leaves:
+                row[leaf_column] = None
+        else:
+            parts = value.__dict__
+            for sub, leaf_column in leaves:
+                row[leaf_column] = parts[sub]
     return row
+
+
+def _patch_model(model: type[RecordInput]) -> type[RecordInput]:
+    """``model`` with every field optional: it validates just the fields an update gives.
+
+    Subclassing keeps the field and composite validators; a field left out is not validated again,
+    since what is stored was valid when written.
+    """
+    fields: dict[str, Any] = {}
+    for fname, info in model.model_fields.items():
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[fname] = (annotation, None)
+    return create_model(f"{model.__name__}Patch", __base__=model, **fields)  # type: ignore[call-overload, no-any-return]
+
+
+# Targets check a rule across their fields (exactly one target), so they are always validated whole.
+_PATCH_MODELS = {name: _patch_model(model) for name, model in MODELS.items() if not name.endswith("Target")}
+
+
+def validate_patch(
+    object_name: str, merged: dict[str, Any], options: SelectOptions = DEFAULT_OPTIONS
+) -> dict[str, Any] | None:
+    """Validate the given (already merged) top-level fields of an update → ``{column: value}``.
+
+    ``None`` when the object must be validated as a whole record instead.
+    """
+    model = _PATCH_MODELS.get(object_name)
+    if model is None:
+        return None
+    try:
+        record = model.model_validate(merged, context={"options": options})
+    except ValidationError as exc:
+        raise CRMError(_message(exc, object_name), code="VALIDATION_ERROR") from None
+    return flatten(object_name, record, only=merged.keys())
 
 
 def _nest_plan(object_name: str) -> tuple[tuple[str, str, str, str], ...]:

@@ -83,14 +83,21 @@ def db_value(value: Any, sqlite: bool) -> Any:
     return sqlite_datetime(value) if sqlite and isinstance(value, datetime) else value
 
 
+_DATETIME_POSITIONS = {
+    name: tuple(i for i, k in enumerate(KINDS[name]) if k == "datetime") for name in OBJECTS
+}
+
+
 def db_row(name: str, flat: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
     """A flattened record (``{column: value}``) → the parameter tuple in ``COLUMNS`` order."""
+    get = flat.get
+    values = [get(column) for column in COLUMNS[name]]
     if sqlite:
-        return tuple(
-            sqlite_datetime(v) if isinstance(v := flat.get(column), datetime) else v
-            for column in COLUMNS[name]
-        )
-    return tuple(flat.get(column) for column in COLUMNS[name])
+        for position in _DATETIME_POSITIONS[name]:
+            value = values[position]
+            if value is not None:
+                values[position] = sqlite_datetime(value)
+    return tuple(values)
 
 
 def python_value(kind: str, value: Any, sqlite: bool) -> Any:

@@ -6,6 +6,7 @@ value a bound parameter; rows are shaped into records by per-object plans (``_sq
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections import defaultdict
@@ -34,6 +35,7 @@ from crm_tools.models import (
     flatten,
     object_spec,
     snake,
+    validate_patch,
     validate_record,
 )
 from crm_tools.query import ListQuery, encode_cursor, parse_depth, parse_list_query
@@ -48,8 +50,17 @@ _KEYS = {
 
 
 def _now() -> datetime:
-    now = datetime.now(UTC).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    now = datetime.now(UTC)
+    return now.replace(tzinfo=None, microsecond=now.microsecond // 1000 * 1000)
+
+
+def _new_id() -> str:
+    """A random (version 4) UUID in canonical form, without building a ``uuid.UUID``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _record_id(object_name: str, record_id: Any) -> str:
@@ -77,6 +88,16 @@ def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def _merge_given(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``patch``, composites completed with their stored parts."""
+    return {
+        key: {**current[key], **value}
+        if isinstance(value, dict) and isinstance(current.get(key), dict)
+        else value
+        for key, value in patch.items()
+    }
 
 
 class _ListPlan:
@@ -306,7 +327,7 @@ class SqlBackend:
         record = validate_record(object_name, data, self.options)
         row = flatten(object_name, record)
         now = _now()
-        row["id"] = row.get("id") or str(uuid.uuid4())
+        row["id"] = row.get("id") or _new_id()
         row["created_at"] = row.get("created_at") or now
         row["updated_at"] = row["created_at"] if record.createdAt is not None else now
         row["deleted_at"] = None
@@ -416,9 +437,13 @@ class SqlBackend:
                 current = conn.execute(s.get_live, (record_id,)).fetchone()
                 if current is None:
                     raise _not_found(object_name, record_id)
-                editable = {k: v for k, v in nest(current).items() if k not in _SYSTEM_INPUTS}
-                record = validate_record(object_name, _merge(editable, data), self.options)
-                flat = flatten(object_name, record)
+                stored = nest(current)
+                flat = validate_patch(object_name, _merge_given(stored, data), self.options)
+                if flat is None:
+                    editable = {k: v for k, v in stored.items() if k not in _SYSTEM_INPUTS}
+                    flat = flatten(
+                        object_name, validate_record(object_name, _merge(editable, data), self.options)
+                    )
                 for column, value in flat.items():
                     if column in ("id", "created_at"):
                         continue
