@@ -194,10 +194,11 @@ def _supervise(count: int, run_worker: Callable[[int], None], console: Console) 
     service is either whole or visibly gone.
     """
     children: list[int] = []
+    supervisor = os.getpid()
     for index in range(count):
         pid = os.fork()
         if pid == 0:
-            os._exit(_run_child(run_worker, index))
+            os._exit(_run_child(run_worker, index, supervisor))
         children.append(pid)
     stopping = False
 
@@ -223,9 +224,23 @@ def _supervise(count: int, run_worker: Callable[[int], None], console: Console) 
     return worst
 
 
-def _run_child(run_worker: Callable[[int], None], index: int) -> int:
+def _die_with_parent() -> None:
+    """Linux: the kernel sends the worker SIGTERM if the supervisor dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+
+def _run_child(run_worker: Callable[[int], None], index: int, supervisor: int) -> int:
     code = 0
     try:
+        _die_with_parent()
+        if os.getppid() != supervisor:  # it died before the line above took effect
+            return 1
         run_worker(index)
     except typer.Exit as exc:
         code = exc.exit_code

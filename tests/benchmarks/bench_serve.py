@@ -104,6 +104,8 @@ def build_app(options: Any) -> Any:
     from crm_tools.app import build_app as build_crm_app
 
     sleep_s = float(os.environ.get("BENCH_MODEL_MS", "200")) / 1000
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # experiment: the GIL's switch interval
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     return build_crm_app(dataclasses.replace(options, model=_policy_model(sleep_s)))
 
 
@@ -119,6 +121,7 @@ class Pace:
 class Results:
     added_ms: list[float] = dataclasses.field(default_factory=list)
     opened_s: list[float] = dataclasses.field(default_factory=list)
+    open_ms: list[float] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -130,6 +133,7 @@ async def conversation(
     rng = random.Random(index)
     await asyncio.sleep(rng.uniform(0, pace.ramp_s))
     turns = ["I'd like to add a company", f"Company {index}, c{index}.example, {index + 1} people", "yes"]
+    connecting = time.perf_counter()
     try:
         async with connect(
             f"ws://127.0.0.1:{port}/ws", open_timeout=60, max_size=2**22, compression=None
@@ -142,6 +146,7 @@ async def conversation(
                 results.errors.append(str(opened))
                 return
             results.opened_s.append(time.perf_counter() - t0)
+            results.open_ms.append((time.perf_counter() - connecting) * 1000)
             for turn, text in enumerate(turns):
                 if turn:
                     await asyncio.sleep(rng.uniform(*pace.think_s))
@@ -281,7 +286,11 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     print(f"turns completed: {len(added)}  wall time: {wall:.1f} s  ({len(added) / wall:.0f} turns/s)")
     if results.opened_s:
-        print(f"threads opened: last one {max(results.opened_s):.2f} s after the start")
+        print(
+            f"connect+auth+open per conversation: p50 {statistics.median(results.open_ms):.0f} ms  "
+            f"p99 {percentile(results.open_ms, 0.99):.0f} ms; last thread opened {max(results.opened_s):.2f} s "
+            "after the start"
+        )
     if added:
         print(
             f"added latency per turn: p50 {statistics.median(added):.1f} ms  p99 {percentile(added, 0.99):.1f} ms  "

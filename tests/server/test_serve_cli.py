@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -163,3 +164,23 @@ def test_serve_workers_need_a_fixed_port(tmp_path: Path) -> None:
     _, err = server.communicate(timeout=60)
     assert server.returncode == 2
     assert "--workers needs a fixed --port" in err
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    server = serve_workers(tmp_path, port, "http://127.0.0.1:9/v1", workers=2)
+    try:
+        assert server.stderr is not None
+        assert "chat page" in server.stderr.readline()
+        assert "chat page" in server.stderr.readline()
+        workers = {health_pid(port) for _ in range(60)}
+        server.kill()
+        server.wait(10)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert len(workers) == 2
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
