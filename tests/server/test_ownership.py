@@ -98,3 +98,16 @@ async def test_a_fresh_claim_of_a_taken_id_is_still_refused(sqlite_ownership: Th
     await sqlite_ownership.claim("t1", owner_of_key("alice"))
     with pytest.raises(ThreadForbiddenError):
         await sqlite_ownership.claim("t1", owner_of_key("mallory"), fresh=True)
+
+
+async def test_workers_on_one_sqlite_file_agree_on_owners(tmp_path: Path) -> None:
+    workers = [ThreadOwnership(str(tmp_path / "owners.sqlite")) for _ in range(2)]
+    for worker in workers:
+        await worker.start()
+    await workers[0].claim("t1", owner_of_key("alice"))
+    resumed = await workers[1].claim("t1", owner_of_key("alice"))
+    with pytest.raises(ThreadForbiddenError):
+        await workers[1].claim("t1", owner_of_key("mallory"))
+    for worker in workers:
+        await worker.aclose()
+    assert resumed.resumed
