@@ -175,12 +175,16 @@ class JournalCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._runs[run_id] = {"thread_id": str(thread_id), "started": time.perf_counter(), **info}
 
-    def _end(self, run_id: UUID) -> tuple[dict[str, Any], float] | None:
+    def _end(self, run_id: UUID, event: str, keep: tuple[str, ...], timing: str, **fields: Any) -> None:
+        """Write the ended run as ``event``: the ``keep`` items noted at its start, its duration in ms as
+        ``timing``, then ``fields``."""
         with self._lock:
             run = self._runs.pop(run_id, None)
         if run is None:
-            return None
-        return run, (time.perf_counter() - run["started"]) * 1000
+            return
+        elapsed = round((time.perf_counter() - run["started"]) * 1000, 1)
+        kept = {key: run[key] for key in keep}
+        self.journal.write(run["thread_id"], event, **kept, **{timing: elapsed}, **fields)
 
     def on_chat_model_start(
         self,
@@ -194,36 +198,16 @@ class JournalCallbackHandler(BaseCallbackHandler):
     ) -> None:
         params = invocation_params or {}
         model = params.get("model") or params.get("model_name") or params.get("_type") or "unknown"
-        self._begin(run_id, metadata, model=str(model), messages=sum(len(batch) for batch in messages))
+        self._begin(run_id, metadata, model=str(model), messages_sent=sum(len(batch) for batch in messages))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        ended = self._end(run_id)
-        if ended is None:
-            return
-        run, latency = ended
-        self.journal.write(
-            run["thread_id"],
-            "model_call",
-            model=run["model"],
-            messages_sent=run["messages"],
-            latency_ms=round(latency, 1),
-            usage=_usage(response),
-            ok=True,
+        self._end(
+            run_id, "model_call", ("model", "messages_sent"), "latency_ms", usage=_usage(response), ok=True
         )
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        ended = self._end(run_id)
-        if ended is None:
-            return
-        run, latency = ended
-        self.journal.write(
-            run["thread_id"],
-            "model_call",
-            model=run["model"],
-            latency_ms=round(latency, 1),
-            ok=False,
-            error=preview(f"{type(error).__name__}: {error}"),
-        )
+        error_text = preview(f"{type(error).__name__}: {error}")
+        self._end(run_id, "model_call", ("model",), "latency_ms", ok=False, error=error_text)
 
     def on_tool_start(
         self,
@@ -236,27 +220,16 @@ class JournalCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         name = kwargs.get("name") or (serialized or {}).get("name") or "unknown"
-        self._begin(run_id, metadata, tool=str(name), arguments=inputs if inputs is not None else input_str)
+        arguments = preview(inputs if inputs is not None else input_str)
+        self._begin(run_id, metadata, tool=str(name), arguments=arguments)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._tool_call(run_id, ok=True, result=getattr(output, "content", output))
+        result = preview(getattr(output, "content", output))
+        self._end(run_id, "tool_call", ("tool", "arguments"), "duration_ms", result=result, ok=True)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._tool_call(run_id, ok=False, result=str(error))
-
-    def _tool_call(self, run_id: UUID, *, ok: bool, result: Any) -> None:
-        ended = self._end(run_id)
-        if ended is None:
-            return
-        run, duration = ended
-        self.journal.write(
-            run["thread_id"],
-            "tool_call",
-            tool=run["tool"],
-            duration_ms=round(duration, 1),
-            arguments=preview(run["arguments"]),
-            result=preview(result),
-            ok=ok,
+        self._end(
+            run_id, "tool_call", ("tool", "arguments"), "duration_ms", result=preview(str(error)), ok=False
         )
 
 

@@ -121,3 +121,14 @@ def test_without_the_option_no_journal_is_written(tmp_path: Path) -> None:
             app.close()
     assert not (tmp_path / "journal").exists()
     assert not list(tmp_path.rglob("*.jsonl"))
+
+
+def test_a_refused_tool_call_is_journaled_as_not_ok(tmp_path: Path) -> None:
+    script: list[Any] = [
+        tool_calls(call("CreatePersonStart")),
+        tool_calls(call("CreatePersonUpdate", {"first_name": "Jane", "email": "not an email"})),
+        text("What is Jane's email?"),
+    ]
+    records = journaled_turn(tmp_path, script)
+    update = next(r for r in records if r["event"] == "tool_call" and r["tool"] == "CreatePersonUpdate")
+    assert update["ok"] is False and "email" in update["result"]
