@@ -468,10 +468,23 @@ def _jsonable(value: Any) -> Any:
     return format_datetime(value) if isinstance(value, datetime) else value
 
 
-def encode_cursor(order_by: tuple[SortKey, ...], values: tuple[Any, ...]) -> str:
+def cursor_signature(order_by: tuple[SortKey, ...]) -> str:
+    """The sort a cursor belongs to, as written into it (computed once per list plan by stores)."""
+    return _signature(order_by)
+
+
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_cursor(
+    order_by: tuple[SortKey, ...], values: tuple[Any, ...], signature: str | None = None
+) -> str:
     """Base64 JSON of the sort-key values (id last) and the sort they belong to."""
-    payload = {"o": _signature(order_by), "v": [_jsonable(v) for v in values]}
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    payload = {
+        "o": _signature(order_by) if signature is None else signature,
+        "v": [_jsonable(v) for v in values],
+    }
+    raw = _CURSOR_JSON.encode(payload).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -38,7 +38,7 @@ from crm_tools.models import (
     validate_patch,
     validate_record,
 )
-from crm_tools.query import ListQuery, encode_cursor, parse_depth, parse_list_query
+from crm_tools.query import ListQuery, cursor_signature, encode_cursor, parse_depth, parse_list_query
 
 _SYSTEM_INPUTS = ("id", "createdAt", "updatedAt", "deletedAt")
 _CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -103,7 +103,15 @@ def _merge_given(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, An
 class _ListPlan:
     """A parsed list query and its two statements, reusable for the same arguments."""
 
-    __slots__ = ("count_params", "count_sql", "page_params", "page_sql", "query")
+    __slots__ = (
+        "count_params",
+        "count_sql",
+        "key_positions",
+        "page_params",
+        "page_sql",
+        "query",
+        "signature",
+    )
 
     def __init__(self, query: ListQuery, sqlite: bool) -> None:
         writer = _WRITERS[sqlite]
@@ -134,6 +142,8 @@ class _ListPlan:
             f"ORDER BY {order}"
         )
         self.page_params = tuple(params)
+        self.signature = cursor_signature(query.order_by)
+        self.key_positions = tuple(INDEX[query.object_name][key.leaf.column] for key in query.order_by)
 
 
 @lru_cache(maxsize=1024)
@@ -202,9 +212,13 @@ class SqlBackend:
         return self._store.connection()
 
     def _writing(self, *, atomic: bool) -> Any:
-        """A write block: SQLite always takes the write lock (cheap, in-process); PostgreSQL opens a
-        transaction only where several statements must land together."""
-        if self._sqlite or atomic:
+        """A write block.
+
+        A SQLite file always takes the write lock up front (cheap, and other processes may write
+        too). An in-memory database (held under its lock for the whole block) and PostgreSQL open a
+        transaction only where several statements must land together.
+        """
+        if atomic or (self._sqlite and not self._store.memory):
             return self._store.transaction(write=True)
         return self._store.connection()
 
@@ -253,18 +267,17 @@ class SqlBackend:
             "pageInfo": {
                 "hasNextPage": True if backward else more,
                 "hasPreviousPage": more if backward else query.starting_after is not None,
-                "startCursor": self._cursor(query, rows[0]) if rows else None,
-                "endCursor": self._cursor(query, rows[-1]) if rows else None,
+                "startCursor": self._cursor(plan, rows[0]) if rows else None,
+                "endCursor": self._cursor(plan, rows[-1]) if rows else None,
             },
         }
 
-    def _cursor(self, query: ListQuery, row: tuple[Any, ...]) -> str:
-        index, kinds = INDEX[query.object_name], KINDS[query.object_name]
-        values = []
-        for key in query.order_by:
-            position = index[key.leaf.column]
-            values.append(python_value(kinds[position], row[position], self._sqlite))
-        return encode_cursor(query.order_by, tuple(values))
+    def _cursor(self, plan: _ListPlan, row: tuple[Any, ...]) -> str:
+        query, kinds = plan.query, KINDS[plan.query.object_name]
+        values = [
+            python_value(kinds[position], row[position], self._sqlite) for position in plan.key_positions
+        ]
+        return encode_cursor(query.order_by, tuple(values), plan.signature)
 
     def _embed(
         self, conn: Any, object_name: str, rows: list[tuple[Any, ...]], records: list[dict[str, Any]]

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 SUBPROTOCOL_PREFIX = "crm-v1."
 
 ErrorCode = Literal["INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "EXECUTION_ERROR", "CAPACITY_REACHED"]
@@ -37,6 +39,17 @@ def auth_subprotocol(api_key: str) -> str:
 def _decode(raw: str | bytes) -> dict[str, Any]:
     if isinstance(raw, bytes):
         raise FrameError("INVALID_JSON", "Frames are JSON text; a binary frame was received")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = _strict_decode(raw)
+    if not isinstance(value, dict):
+        raise FrameError("INVALID_JSON", f"A frame is a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _strict_decode(raw: str) -> Any:
+    # The standard parser says what is wrong in words people know (and still reads NaN/Infinity).
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -74,7 +87,10 @@ def parse_server_frame(raw: str | bytes) -> Frame:
 
 
 def _dump(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses (integers beyond 64 bits, NaN stays null) goes the slow way
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def observation(
