@@ -38,10 +38,11 @@ from crm_tools.models import (
     validate_patch,
     validate_record,
 )
-from crm_tools.query import ListQuery, cursor_signature, encode_cursor, parse_depth, parse_list_query
+from crm_tools.query import ListQuery, cursor_signature, encode_cursor, parse_depth, parse_list_query, walk
 
 _SYSTEM_INPUTS = ("id", "createdAt", "updatedAt", "deletedAt")
 _CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_PATTERN_COMPARATORS = {"like", "ilike", "startsWith", "endsWith", "containsAny"}
 _WRITERS = {True: SqlWriter("sqlite"), False: SqlWriter("postgresql")}
 _KEYS = {
     name: {op: f"{op}{name[0].upper()}{name[1:]}" for op in ("create", "update", "delete")}
@@ -107,6 +108,7 @@ class _ListPlan:
         "count_params",
         "count_sql",
         "key_positions",
+        "matches_patterns",
         "page_params",
         "page_sql",
         "query",
@@ -134,15 +136,21 @@ class _ListPlan:
         params.append(query.limit + 1)
         order = writer.order(keys)
         columns = statements(query.object_name, sqlite).columns
-        # Pick the page's ids first, then fetch their rows: the id pass can run on a covering
-        # index, so only the rows of the page are read from the table.
-        self.page_sql = (
-            f'SELECT {columns} FROM {table} WHERE "id" IN '
-            f'(SELECT "id" FROM {table} WHERE {where} ORDER BY {order} LIMIT {placeholder(sqlite)}) '
-            f"ORDER BY {order}"
-        )
+        limit = placeholder(sqlite)
+        if sqlite:
+            # Pick the page's ids first, then fetch their rows: the id pass can run on a covering
+            # index, so only the rows of the page are read from the table.
+            self.page_sql = (
+                f'SELECT {columns} FROM {table} WHERE "id" IN '
+                f'(SELECT "id" FROM {table} WHERE {where} ORDER BY {order} LIMIT {limit}) ORDER BY {order}'
+            )
+        else:
+            # PostgreSQL would hash-join the id pass against the whole table; the plain form reads
+            # only the matching rows.
+            self.page_sql = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order} LIMIT {limit}"
         self.page_params = tuple(params)
         self.signature = cursor_signature(query.order_by)
+        self.matches_patterns = any(p.comparator in _PATTERN_COMPARATORS for p in walk(query.filter))
         self.key_positions = tuple(INDEX[query.object_name][key.leaf.column] for key in query.order_by)
 
 
@@ -250,8 +258,8 @@ class SqlBackend:
         spec = OBJECTS[object_name]
         nest = nester(object_name, self._sqlite)
         with self._snapshot() as conn:
-            total = conn.execute(plan.count_sql, plan.count_params).fetchone()[0]
-            rows = conn.execute(plan.page_sql, plan.page_params).fetchall()
+            total = self._query(conn, plan, plan.count_sql, plan.count_params).fetchone()[0]
+            rows = self._query(conn, plan, plan.page_sql, plan.page_params).fetchall()
             more = len(rows) > query.limit
             if more:
                 del rows[query.limit :]
@@ -271,6 +279,13 @@ class SqlBackend:
                 "endCursor": self._cursor(plan, rows[-1]) if rows else None,
             },
         }
+
+    def _query(self, conn: Any, plan: _ListPlan, sql: str, params: tuple[Any, ...]) -> Any:
+        if self._sqlite or not plan.matches_patterns:
+            return conn.execute(sql, params)
+        # Unprepared, so PostgreSQL plans the list with its values: a generic plan of
+        # ``lower(name) LIKE $1`` cannot use the prefix index, a plan for 'ac%' can.
+        return conn.execute(sql, params, prepare=False)
 
     def _cursor(self, plan: _ListPlan, row: tuple[Any, ...]) -> str:
         query, kinds = plan.query, KINDS[plan.query.object_name]
