@@ -64,12 +64,13 @@ def statements(name: str, sqlite: bool) -> Statements:
 
 
 @lru_cache(maxsize=512)
-def update_statement(name: str, sqlite: bool, changed: tuple[str, ...]) -> str:
+def update_statement(name: str, sqlite: bool, changed: tuple[str, ...], *, returning: bool = False) -> str:
     """``UPDATE`` of just the ``changed`` columns (and ``updated_at``) of one live row."""
     p = placeholder(sqlite)
     assignments = ", ".join(f"{q(column)} = {p}" for column in (*changed, "updated_at"))
-    table = q(OBJECTS[name].table)
-    return f'UPDATE {table} SET {assignments} WHERE "id" = {p} AND "deleted_at" IS NULL'
+    s = statements(name, sqlite)
+    sql = f'UPDATE {s.table} SET {assignments} WHERE "id" = {p} AND "deleted_at" IS NULL'
+    return f"{sql} RETURNING {s.columns}" if returning else sql
 
 
 def select_in(name: str, sqlite: bool, column: str, count: int) -> str:

@@ -456,6 +456,15 @@ class SqlBackend:
         fixed = [key for key in data if key in _SYSTEM_INPUTS]
         if fixed:
             raise CRMError(f"'{fixed[0]}' cannot be updated; change the record's own fields only")
+        if not any(isinstance(value, dict) for value in data.values()):
+            # Plain values need nothing stored to be validated: one UPDATE ... RETURNING does it all.
+            try:
+                given = validate_patch(object_name, data, self.options)
+            except CRMError:
+                self._require_live(object_name, record_id)  # an unknown record is reported first
+                raise
+            if given is not None and not self._references(object_name, given):
+                return self._update_given(object_name, record_id, given)
         s = statements(object_name, self._sqlite)
         nest = nester(object_name, self._sqlite)
         columns, index = COLUMNS[object_name], INDEX[object_name]
@@ -496,6 +505,31 @@ class SqlBackend:
         updated[index["updated_at"]] = now
         assert len(updated) == len(columns)
         return {"data": {_KEYS[object_name]["update"]: nest(tuple(updated))}}
+
+    def _update_given(self, object_name: str, record_id: str, flat: dict[str, Any]) -> dict[str, Any]:
+        values = {column: db_value(value, self._sqlite) for column, value in flat.items()}
+        values.pop("id", None)
+        values.pop("created_at", None)
+        sql = update_statement(object_name, self._sqlite, tuple(values), returning=True)
+        try:
+            with self._writing(atomic=False) as conn:
+                # fetchall: SQLite finishes a RETURNING statement only once its rows are read.
+                rows = conn.execute(
+                    sql, (*values.values(), db_value(_now(), self._sqlite), record_id)
+                ).fetchall()
+        except self._store.integrity_error:
+            raise self._explain_conflict(object_name, {**values, "id": record_id}, new=False) from None
+        if not rows:
+            raise _not_found(object_name, record_id)
+        return {"data": {_KEYS[object_name]["update"]: nester(object_name, self._sqlite)(rows[0])}}
+
+    def _require_live(self, object_name: str, record_id: str) -> None:
+        with self._store.connection() as conn:
+            if (
+                conn.execute(statements(object_name, self._sqlite).exists_live, (record_id,)).fetchone()
+                is None
+            ):
+                raise _not_found(object_name, record_id)
 
     # -- delete -------------------------------------------------------------------------------
 
