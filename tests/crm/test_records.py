@@ -66,6 +66,37 @@ def test_update_validates_like_create(backend: CRMBackend, make: Make) -> None:
         backend.update("opportunity", deal["id"], {"stage": "SOLD"})
 
 
+def test_update_of_an_unknown_record_is_a_404_even_with_invalid_values(backend: CRMBackend) -> None:
+    with pytest.raises(CRMError) as info:
+        backend.update("opportunity", str(uuid.uuid4()), {"stage": "SOLD"})
+    assert info.value.status_code == 404
+
+
+def test_update_of_a_deleted_record_is_a_404(backend: CRMBackend, make: Make) -> None:
+    company = make("company", name="Acme")
+    backend.delete("company", company["id"])
+    with pytest.raises(CRMError) as info:
+        backend.update("company", company["id"], {"employees": 3})
+    assert info.value.status_code == 404
+
+
+def test_update_returns_what_get_then_shows(backend: CRMBackend, make: Make) -> None:
+    company = make("company", name="Acme", idealCustomerProfile=True, employees=5)
+    updated = backend.update("company", company["id"], {"employees": 6, "name": " Acme 2 "})
+    record = updated["data"]["updateCompany"]
+    assert record == backend.get("company", company["id"])["data"]["company"]
+    assert (record["name"], record["employees"], record["idealCustomerProfile"]) == ("Acme 2", 6, True)
+    assert record["updatedAt"] >= company["updatedAt"]
+
+
+def test_update_of_a_name_part_keeps_the_other_part_and_needs_one(backend: CRMBackend, make: Make) -> None:
+    person = make("person", name={"firstName": "Ana", "lastName": "Silva"})
+    body = backend.update("person", person["id"], {"name": {"firstName": "Anna"}})
+    assert body["data"]["updatePerson"]["name"] == {"firstName": "Anna", "lastName": "Silva"}
+    with pytest.raises(CRMError, match="needs a firstName or a lastName"):
+        backend.update("person", person["id"], {"name": {"firstName": None, "lastName": " "}})
+
+
 def test_update_cannot_change_system_fields(backend: CRMBackend, make: Make) -> None:
     company = make("company", name="Acme")
     with pytest.raises(CRMError, match="'createdAt' cannot be updated"):

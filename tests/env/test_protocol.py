@@ -52,3 +52,19 @@ def test_observation_frame_repeats_reward_and_done_next_to_the_observation() -> 
 def test_error_frames_round_trip_through_the_client_parser() -> None:
     frame = parse_server_frame(error_frame("CAPACITY_REACHED", "full"))
     assert (frame.type, frame.data) == ("error", {"message": "full", "code": "CAPACITY_REACHED"})
+
+
+def test_frames_carry_what_fast_json_refuses() -> None:
+    # Integers beyond 64 bits and lone surrogates are valid JSON text; the frame layer keeps them.
+    obs = observation(success=True, data={"big": 2**70, "text": "\ud800"})
+    assert json.loads(observation_frame(obs))["data"]["observation"]["data"] == {
+        "big": 2**70,
+        "text": "\ud800",
+    }
+    frame = parse_client_frame('{"type": "step", "data": {"n": 1180591620717411303424, "s": "\\ud800"}}')
+    assert frame.data == {"n": 2**70, "s": "\ud800"}
+
+
+def test_invalid_json_is_explained() -> None:
+    with pytest.raises(FrameError, match="not valid JSON: Expecting value"):
+        parse_client_frame('{"type": ')
