@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -148,6 +149,9 @@ def serve(
     def run_worker(index: int) -> None:
         # Each worker builds its own app: database connections must not cross a fork.
         built: App = factory(options)
+        # Everything built so far lives as long as the process: keep it out of the collector's
+        # full passes, which otherwise walk it again and again under load.
+        gc.freeze()
         label = f" (worker {index + 1} of {workers}, pid {os.getpid()})" if workers > 1 else ""
         try:
             asyncio.run(_serve(ChatServer(built.agent, config), console, label))

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import dataclasses
+import gc
 import json
 import os
 import random
@@ -103,8 +105,32 @@ def build_app(options: Any) -> Any:
     """The CRM app with the sleeping policy model (used by the server subprocess)."""
     from crm_tools.app import build_app as build_crm_app
 
+    _report_gc_time_at_exit()
     sleep_s = float(os.environ.get("BENCH_MODEL_MS", "200")) / 1000
     return build_crm_app(dataclasses.replace(options, model=_policy_model(sleep_s)))
+
+
+def _report_gc_time_at_exit() -> None:
+    """Print the server process's garbage-collection time to its log when it exits."""
+    started = [0.0]
+    spent = [0.0]
+    counts = [0, 0, 0]
+
+    def measure(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            spent[0] += time.perf_counter() - started[0]
+            counts[info["generation"]] += 1
+
+    gc.callbacks.append(measure)
+    atexit.register(
+        lambda: print(
+            f"GC: {spent[0]:.2f} s in {sum(counts)} collections (by generation {counts}) in pid {os.getpid()}",
+            file=sys.stderr,
+            flush=True,
+        )
+    )
 
 
 @dataclasses.dataclass
@@ -305,6 +331,9 @@ async def main_async(args: argparse.Namespace) -> int:
         print("  ", error)
     print(f"server RSS: {rss:.0f} MB (peak {peak:.0f} MB)")
     (data / "server.log").write_text("".join(log_lines))
+    for line in log_lines:
+        if line.startswith("GC: "):
+            print(f"server {line.strip()}")
     print(f"server log: {len(log_lines)} lines in {data / 'server.log'}")
     return 0
 
