@@ -219,13 +219,16 @@ class SqlBackend:
             return self._store.transaction(write=False)
         return self._store.connection()
 
-    def _writing(self, *, atomic: bool) -> Any:
+    def _writing(self, *, atomic: bool, single: bool = False) -> Any:
         """A write block.
 
-        A SQLite file always takes the write lock up front (cheap, and other processes may write
-        too). An in-memory database (held under its lock for the whole block) and PostgreSQL open a
-        transaction only where several statements must land together.
+        A single statement is atomic on its own and needs no transaction anywhere. Several
+        statements on a SQLite file take the write lock up front (other processes may write too). An
+        in-memory database (held under its lock for the whole block) and PostgreSQL open a
+        transaction only where the statements must land together (``atomic``).
         """
+        if single:
+            return self._store.connection()
         if atomic or (self._sqlite and not self._store.memory):
             return self._store.transaction(write=True)
         return self._store.connection()
@@ -369,7 +372,8 @@ class SqlBackend:
             # A lone INSERT needs no transaction: the constraints check ids and emails, and a
             # conflict is explained afterwards. References to soft-deleted records and keys need reads
             # first, so those run in one write transaction.
-            with self._writing(atomic=bool(references) or idempotency_key is not None) as conn:
+            atomic = bool(references) or idempotency_key is not None
+            with self._writing(atomic=atomic, single=not atomic) as conn:
                 if idempotency_key is not None:
                     existing = self._keyed(conn, object_name, idempotency_key)
                     if existing is not None:
@@ -512,7 +516,7 @@ class SqlBackend:
         values.pop("created_at", None)
         sql = update_statement(object_name, self._sqlite, tuple(values), returning=True)
         try:
-            with self._writing(atomic=False) as conn:
+            with self._writing(atomic=False, single=True) as conn:
                 # fetchall: SQLite finishes a RETURNING statement only once its rows are read.
                 rows = conn.execute(
                     sql, (*values.values(), db_value(_now(), self._sqlite), record_id)

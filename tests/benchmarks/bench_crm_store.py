@@ -303,7 +303,7 @@ def main() -> None:
         f"{'store':9} {'operation':38} {'ours p50':>9} {'ours p99':>9} {'raw p50':>9} {'raw p99':>9} {'ratio p50':>9}"
     )
     for label, name, p50, p99, r50, r99 in results:
-        print(f"{label:9} {name:38} {p50:8.2f}ms {p99:8.2f}ms {r50:8.2f}ms {r99:8.2f}ms {p50 / r50:8.2f}x")
+        print(f"{label:9} {name:38} {p50:8.3f}ms {p99:8.3f}ms {r50:8.3f}ms {r99:8.3f}ms {p50 / r50:8.2f}x")
     print(f"\n(scale {args.scale}, {args.iterations} timed calls per operation)")
 
 
