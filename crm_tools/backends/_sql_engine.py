@@ -138,10 +138,10 @@ class Store:
             self.engine.dispose()
 
 
-def _sqlite_connection(path: str, *, memory: bool) -> sqlite3.Connection:
+def _sqlite_file_connection(path: str) -> sqlite3.Connection:
     # isolation_level=None: the driver's implicit transactions are off, so BEGIN is ours to emit.
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-    for pragma in _SQLITE_PRAGMAS if memory else _SQLITE_PRAGMAS + _SQLITE_FILE_PRAGMAS:
+    for pragma in _SQLITE_PRAGMAS + _SQLITE_FILE_PRAGMAS:
         conn.execute(pragma)
     return conn
 
@@ -163,9 +163,22 @@ def _sqlite_engine(path: str) -> Engine:
     return engine
 
 
-def _open_memory() -> Store:
-    conn = _sqlite_connection(":memory:", memory=True)
+@cache
+def _empty_database_image() -> bytes:
+    conn = sqlite3.connect(":memory:")
     conn.executescript(sqlite_ddl())
+    image = conn.serialize()
+    conn.close()
+    return image
+
+
+def _open_memory() -> Store:
+    # An episode server opens one of these per session: loading a prebuilt empty database is
+    # about 40 times cheaper than running the schema script again.
+    conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)  # BEGIN is ours
+    conn.deserialize(_empty_database_image())
+    for pragma in _SQLITE_PRAGMAS:
+        conn.execute(pragma)
     return Store("sqlite", True, None, _shared=conn, _lock=threading.RLock())
 
 
@@ -175,7 +188,7 @@ def _open_sqlite_file(database: str) -> Store:
     engine = _sqlite_engine(str(path))
     with engine.begin() as conn:
         metadata.create_all(conn)
-    return Store("sqlite", False, engine, _connect=lambda: _sqlite_connection(str(path), memory=False))
+    return Store("sqlite", False, engine, _connect=lambda: _sqlite_file_connection(str(path)))
 
 
 def _open_postgres(parsed: Any, schema: str | None) -> Store:

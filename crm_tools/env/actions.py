@@ -217,6 +217,15 @@ KNOWN_FIELDS: frozenset[str] = frozenset(
 )
 
 
+# Looked up on every step, so built once.
+_FIELDS_BY_NAME: dict[str, dict[str, FlatField]] = {
+    name: {f.name: f for f in fields} for name, fields in FIELDS.items()
+}
+_LINK_NAMES: dict[str, dict[str, str]] = {
+    name: {flat: key for flat, key in links} for name, (_, _, links) in LINKS.items()
+}
+
+
 def action_spec(object_name: str, operation: Operation) -> ActionSpec:
     singular, plural = _NAMES[object_name]
     if operation == "complete":
@@ -292,10 +301,10 @@ def parse_action(action: Any) -> Call:
             raise ActionShapeError(_unknown_field_message(name))
 
     object_name = spec.object_name
-    fields = {f.name: f for f in FIELDS.get(object_name or "", ())}
+    fields = _FIELDS_BY_NAME.get(object_name or "", {})
     takes_record = spec.operation in ("create", "update")
     links = LINKS.get(object_name or "") if spec.operation == "create" else None
-    link_names = {flat: key for flat, key in links[2]} if links else {}
+    link_names = _LINK_NAMES.get(object_name or "", {}) if links else {}
 
     payload: dict[str, Any] = {}
     link_payloads: list[tuple[str, dict[str, Any]]] = []
