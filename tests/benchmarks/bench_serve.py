@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import dataclasses
 import gc
 import json
@@ -105,32 +104,38 @@ def build_app(options: Any) -> Any:
     """The CRM app with the sleeping policy model (used by the server subprocess)."""
     from crm_tools.app import build_app as build_crm_app
 
-    _report_gc_time_at_exit()
     sleep_s = float(os.environ.get("BENCH_MODEL_MS", "200")) / 1000
-    return build_crm_app(dataclasses.replace(options, model=_policy_model(sleep_s)))
+    return _GcReportingApp(build_crm_app(dataclasses.replace(options, model=_policy_model(sleep_s))))
 
 
-def _report_gc_time_at_exit() -> None:
-    """Print the server process's garbage-collection time to its log when it exits."""
-    started = [0.0]
-    spent = [0.0]
-    counts = [0, 0, 0]
+class _GcReportingApp:
+    """The app, plus the process's garbage-collection time printed to its log when it is closed
+    (each `--workers` process closes its own app; forked workers skip atexit)."""
 
-    def measure(phase: str, info: dict[str, int]) -> None:
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self.agent = app.agent
+        self.tools = app.tools
+        self._started = 0.0
+        self._spent = 0.0
+        self._counts = [0, 0, 0]
+        gc.callbacks.append(self._measure)
+
+    def _measure(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            started[0] = time.perf_counter()
+            self._started = time.perf_counter()
         else:
-            spent[0] += time.perf_counter() - started[0]
-            counts[info["generation"]] += 1
+            self._spent += time.perf_counter() - self._started
+            self._counts[info["generation"]] += 1
 
-    gc.callbacks.append(measure)
-    atexit.register(
-        lambda: print(
-            f"GC: {spent[0]:.2f} s in {sum(counts)} collections (by generation {counts}) in pid {os.getpid()}",
+    def close(self) -> None:
+        self._app.close()
+        print(
+            f"GC: {self._spent:.2f} s in {sum(self._counts)} collections (by generation {self._counts}) "
+            f"in pid {os.getpid()}",
             file=sys.stderr,
             flush=True,
         )
-    )
 
 
 @dataclasses.dataclass
@@ -269,10 +274,11 @@ async def main_async(args: argparse.Namespace) -> int:
     results = Results()
     try:
         assert server.stderr is not None
-        line = await asyncio.to_thread(server.stderr.readline)
-        if "chat page" not in line:
-            print("server did not start:", line, server.stderr.read(), server.poll())
-            return 1
+        while "chat page" not in (line := await asyncio.to_thread(server.stderr.readline)):
+            if not line:
+                print("server did not start:", "".join(log_lines), server.poll())
+                return 1
+            log_lines.append(line)
         # Drain the server's log so a full pipe never blocks it.
         drain = threading.Thread(target=lambda: log_lines.extend(server.stderr), daemon=True)
         drain.start()
