@@ -3,6 +3,7 @@ three turns, against a model that sleeps 200 ms per call.
 
     python tests/benchmarks/bench_serve.py [--conversations 500] [--model-ms 200] [--workers 1]
     python tests/benchmarks/bench_serve.py --paced     # users think 1-3 s, starts spread over 5 s
+    python tests/benchmarks/bench_serve.py --stub-engine   # the server layer alone, no engine
 
 Prints the added latency per turn (turn latency minus the model's sleeps) at p50/p99, errors, the
 server's RSS and its CPU time per turn. The server runs as a real `converso serve` subprocess
@@ -106,6 +107,47 @@ def build_app(options: Any) -> Any:
 
     sleep_s = float(os.environ.get("BENCH_MODEL_MS", "200")) / 1000
     return _GcReportingApp(build_crm_app(dataclasses.replace(options, model=_policy_model(sleep_s))))
+
+
+class _StubAgent:
+    """Answers like the engine would (same events, same model sleeps) without running it: with it the
+    benchmark measures what the server layer itself adds (WebSocket, ownership, locks, frames)."""
+
+    def __init__(self, sleep_s: float) -> None:
+        self._sleep_s = sleep_s
+        self._turns: dict[str, int] = {}
+
+    async def astream(self, thread_id: str, text: str) -> Any:
+        from converso.form_agent.reply import FormEvent, Reply, ReplyEvent, ToolEvent
+
+        turn = self._turns.get(thread_id, 0)
+        self._turns[thread_id] = turn + 1
+        await asyncio.sleep(CALLS_PER_TURN[min(turn, 2)] * self._sleep_s)
+        name = ("CreateCompanyStart", "CreateCompanyUpdate", "CreateCompanyFinalize")[min(turn, 2)]
+        yield ToolEvent(name=name, args={}, result="ok")
+        yield FormEvent(None)
+        answer = ("Sure. What is the company called?", "Create company: ...?", "Created company (stub).")
+        yield ReplyEvent(Reply(text=answer[min(turn, 2)]))
+
+    def get_form(self, thread_id: str) -> None:
+        return None
+
+    def reset_form(self, thread_id: str) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class _StubApp:
+    agent: _StubAgent
+    tools: tuple[Any, ...] = ()
+
+    def close(self) -> None:
+        return None
+
+
+def build_stub_app(options: Any) -> Any:
+    """No engine at all: the server layer's own cost (``--stub-engine``)."""
+    return _GcReportingApp(_StubApp(_StubAgent(float(os.environ.get("BENCH_MODEL_MS", "200")) / 1000)))
 
 
 class _GcReportingApp:
@@ -246,7 +288,7 @@ def serve_command(port: int, data: Path, args: argparse.Namespace) -> list[str]:
         "--data-dir",
         str(data),
         "--app",
-        "tests.benchmarks.bench_serve:build_app",
+        "tests.benchmarks.bench_serve:" + ("build_stub_app" if args.stub_engine else "build_app"),
         "--messages-per-minute",
         "1000000",
         "--max-connections",
@@ -311,6 +353,8 @@ async def main_async(args: argparse.Namespace) -> int:
         if args.paced
         else "back-to-back (the issue's scenario): all start at once, next message as soon as the reply arrives"
     )
+    if args.stub_engine:
+        scenario += "\nSTUB ENGINE (not the issue's scenario): a stand-in agent sleeps and answers; this measures the server layer alone"
     print(f"scenario: {scenario}")
     print(
         f"conversations: {args.conversations} x 3 turns, model sleep {args.model_ms:g} ms per call, "
@@ -351,6 +395,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="converso serve --workers")
     parser.add_argument("--max-concurrent-turns", type=int, default=600, help="per worker")
     parser.add_argument("--paced", action="store_true", help="the additional, easier paced scenario")
+    parser.add_argument(
+        "--stub-engine",
+        action="store_true",
+        help="a stand-in agent instead of the engine: the server layer's own cost",
+    )
     args = parser.parse_args()
     args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return asyncio.run(main_async(args))
