@@ -27,6 +27,7 @@ from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.reset import FormReset
 from converso.form_agent.state import PublicForm
+from converso.form_agent.token_tap import TokenTap
 
 DEFAULT_HISTORY_WINDOW = 40
 
@@ -128,7 +129,8 @@ class FormAgentExecutor:
 
         def produce() -> None:
             try:
-                for event in self.stream(thread_id, text, tokens=True, cancel=cancel):
+                # Tokens come through a callback: the turn is already off the consumer's thread.
+                for event in self.stream(thread_id, text, tokens=False, cancel=cancel, on_token=put):
                     put(event)
                     if cancel is not None and isinstance(event, ReplyEvent):
                         settled.wait(_SETTLE_TIMEOUT)
@@ -161,14 +163,23 @@ class FormAgentExecutor:
         *,
         tokens: bool = True,
         cancel: threading.Event | None = None,
+        on_token: Callable[[TokenEvent], None] | None = None,
     ) -> Iterator[Event]:
         """The synchronous event stream of one turn (``astream`` runs it on a worker thread).
+
+        ``tokens=True`` yields the model's text as TokenEvents while it arrives; to do that the graph runs
+        each step on a worker thread beside this generator. ``on_token`` instead receives those events as
+        they arrive, on the thread running the turn, without that thread pool (give one or the other).
 
         ``cancel``, set from another thread, stops the turn at its next step (a model call or tool call
         under way finishes first) and rolls it back: the stream then ends with an error and a reply saying
         nothing was kept. Set after the reply was yielded, before the consumer asks for more, it still
         undoes the turn."""
-        config = self._run_config(thread_id, cancel)
+        if tokens and on_token is not None:
+            raise ValueError(
+                "tokens=True yields TokenEvents in the stream and on_token= receives them instead; pass one"
+            )
+        config = self._run_config(thread_id, cancel, on_token)
         with self._lock_for(thread_id):
             before = self.graph.get_state(config)
             forms_before = before.values.get("forms")
@@ -257,12 +268,20 @@ class FormAgentExecutor:
     def _config(self, thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
 
-    def _run_config(self, thread_id: str, cancel: threading.Event | None) -> RunnableConfig:
+    def _run_config(
+        self,
+        thread_id: str,
+        cancel: threading.Event | None,
+        on_token: Callable[[TokenEvent], None] | None,
+    ) -> RunnableConfig:
         config = self._config(thread_id)
         if cancel is not None:
             config["configurable"][CANCEL_KEY] = cancel
-        if self.callbacks:
-            config["callbacks"] = list(self.callbacks)
+        callbacks: list[BaseCallbackHandler] = list(self.callbacks)
+        if on_token is not None:
+            callbacks.append(TokenTap(on_token))
+        if callbacks:
+            config["callbacks"] = callbacks
         return config
 
     def _lock_for(self, thread_id: str) -> threading.Lock:

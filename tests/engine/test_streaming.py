@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from converso import ErrorEvent, FormEvent, ReplyEvent, TokenEvent, ToolEvent
 from tests.engine.forms import CreateCompany
 from tests.engine.test_executor import company_script
@@ -62,3 +64,18 @@ async def test_turns_of_one_thread_are_serialized(make_executor) -> None:
     for request in model.requests:
         kinds = [type(m).__name__ for m in request.messages[1:]]
         assert kinds == ["HumanMessage", "AIMessage"] * (len(kinds) // 2) + ["HumanMessage"]
+
+
+def test_on_token_receives_the_answer_as_it_streams_and_the_stream_holds_no_tokens(make_executor) -> None:
+    executor, _ = make_executor([CreateCompany()], company_script()[:3])
+    seen: list = []
+    for event in executor.stream("t", "Add Acme", tokens=False, on_token=seen.append):
+        seen.append(event)
+    assert [e.type for e in seen] == ["tool", "form", "tool", "form", *["token"] * 6, "reply"]
+    assert "".join(e.text for e in seen if isinstance(e, TokenEvent)) == seen[-1].reply.text
+
+
+def test_tokens_in_the_stream_and_on_token_together_are_refused(make_executor) -> None:
+    executor, _ = make_executor([CreateCompany()], company_script()[:3])
+    with pytest.raises(ValueError, match="on_token"):
+        list(executor.stream("t", "Add Acme", tokens=True, on_token=print))

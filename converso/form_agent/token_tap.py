@@ -1,0 +1,59 @@
+"""Tokens of the agent node's model calls, handed to a callback as they arrive.
+
+LangGraph's "messages" stream mode does the same, but it runs every node of the run on a thread pool it
+creates per run, so the stream can be read while a node works; a turn that is already off the caller's
+thread (``astream``) pays for that pool and gains nothing. This handler runs inside the model call instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
+
+from converso.form_agent.reply import TokenEvent
+
+T = TypeVar("T")
+
+
+class TokenTap(BaseCallbackHandler):
+    """Calls ``on_token`` with a :class:`TokenEvent` for each text chunk of a model call of the agent node
+    (models called inside tools are not the agent speaking)."""
+
+    # Called on the thread running the model, in order with the node's other work.
+    run_inline = True
+
+    def __init__(self, on_token: Callable[[TokenEvent], None]) -> None:
+        self.on_token = on_token
+        self._runs: set[UUID] = set()
+
+    # The two tap_output methods make LangChain count this handler as a streaming one: a chat model only
+    # streams (rather than answering in one piece) when such a handler is attached to the call.
+    def tap_output_iter(self, run_id: UUID, output: Iterator[T]) -> Iterator[T]:
+        return output
+
+    def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[T]) -> AsyncIterator[T]:
+        return output
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        if (kwargs.get("metadata") or {}).get("langgraph_node") == "agent":
+            self._runs.add(run_id)
+
+    def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
+        if run_id not in self._runs or not isinstance(chunk, ChatGenerationChunk):
+            return
+        message = chunk.message
+        if isinstance(message, AIMessageChunk) and message.text:
+            self.on_token(TokenEvent(message.text))
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._runs.discard(run_id)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._runs.discard(run_id)
