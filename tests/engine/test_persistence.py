@@ -96,6 +96,37 @@ def test_a_thread_resumes_after_the_process_that_started_it_exited(tmp_path: Pat
     resume_and_commit(store)
 
 
+def test_a_turn_survives_the_process_being_killed_right_after_its_reply(tmp_path: Path) -> None:
+    store = str(tmp_path / "threads.sqlite")
+    killed_process = textwrap.dedent(
+        f"""
+        import os, signal
+        from tests.engine.test_persistence import FIRST_TURN, executor_over
+        executor = executor_over({store!r}, FIRST_TURN)
+        print(executor.send("t", "Add Acme").text, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", killed_process],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -9, done.stderr
+    assert done.stdout.strip() == "How many people?"
+    resume_and_commit(store)
+
+
+def test_a_sqlite_file_opened_by_path_commits_in_wal_mode_without_fsync_per_commit(tmp_path: Path) -> None:
+    with executor_over(str(tmp_path / "threads.sqlite"), FIRST_TURN) as executor:
+        connection = executor.graph.checkpointer.conn
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
 async def test_async_turns_persist_in_sqlite(tmp_path: Path) -> None:
     store = str(tmp_path / "threads.sqlite")
     with executor_over(store, FIRST_TURN) as executor:
