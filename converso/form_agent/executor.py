@@ -183,7 +183,9 @@ class FormAgentExecutor:
         with self._lock_for(thread_id):
             before = self.graph.get_state(config)
             forms_before = before.values.get("forms")
-            modes = ["updates", "messages"] if tokens else ["updates"]
+            # The last "values" item is the state the turn ends with: no second read of the checkpoint.
+            modes = ["updates", "values", "messages"] if tokens else ["updates", "values"]
+            after: dict[str, Any] = {}
             calls: dict[str, tuple[str, Any]] = {}
             gave_up = False
             try:
@@ -194,6 +196,9 @@ class FormAgentExecutor:
                     for mode, data in chunks:
                         if cancel is not None and cancel.is_set():
                             raise TurnCancelled
+                        if mode == "values":
+                            after = data
+                            continue
                         if mode == "messages":
                             chunk, metadata = data
                             if metadata.get("langgraph_node") == "agent" and _is_text_chunk(chunk):
@@ -219,7 +224,6 @@ class FormAgentExecutor:
             except BaseException:
                 self._roll_back(thread_id, before)
                 raise
-            after = self.graph.get_state(config).values
             reply = Reply(
                 text=_reply_text(after["messages"]),
                 form=public_form(self.tools, after.get("forms")),
