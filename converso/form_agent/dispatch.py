@@ -41,6 +41,28 @@ def filter_active_tools(tools: Sequence[BaseTool], forms: list[FormSnapshot]) ->
     return visible
 
 
+class VisibleTools:
+    """``filter_active_tools`` for one tool list, remembered per shape of the form stack (which forms are
+    open, and the state of the active one): every model call and every tool call asks, and a conversation
+    goes through the same few shapes again and again."""
+
+    _MAX_SHAPES = 256
+
+    def __init__(self, tools: Sequence[BaseTool]) -> None:
+        self.tools = tools
+        self._shapes: dict[tuple[str | None, ...], list[BaseTool]] = {}
+
+    def __call__(self, forms: list[FormSnapshot]) -> list[BaseTool]:
+        """The visible tools (a shared list: do not change it)."""
+        shape = (*(snapshot["name"] for snapshot in forms), forms[-1]["state"] if forms else None)
+        visible = self._shapes.get(shape)
+        if visible is None:
+            if len(self._shapes) >= self._MAX_SHAPES:
+                self._shapes.clear()
+            visible = self._shapes[shape] = filter_active_tools(self.tools, forms)
+        return visible
+
+
 def public_form(tools: Sequence[BaseTool], forms: list[FormSnapshot] | None) -> PublicForm | None:
     top = active_form(forms)
     if top is None:
@@ -55,13 +77,18 @@ def run_tool_call(
     arguments: Any,
     turn: TurnContext,
     config: RunnableConfig | None = None,
+    *,
+    visible_now: Sequence[BaseTool] | None = None,
 ) -> FormToolOutcome:
     """Run one call of the model against the stack. Every failure comes back as an error outcome whose
-    message tells the model what was wrong and what is accepted.
+    message tells the model what was wrong and what is accepted. ``visible_now``: the tools visible for
+    ``forms``, when the caller already has them (``filter_active_tools`` otherwise).
 
     Each call is one tool run for the callbacks of ``config``: a plain tool reports its own run; a form
     call, FormReset and a refused call are reported here, each with its own duration."""
-    visible = {tool.name: tool for tool in filter_active_tools(tools, forms)}
+    if visible_now is None:
+        visible_now = filter_active_tools(tools, forms)
+    visible = {tool.name: tool for tool in visible_now}
     tool = visible.get(name)
     if tool is not None and isinstance(arguments, dict) and _is_plain(tools, tool):
         return _invoke(tool, forms, arguments, config)

@@ -18,7 +18,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from converso.form_agent.dispatch import filter_active_tools, run_tool_call
+from converso.form_agent.dispatch import VisibleTools, run_tool_call
 from converso.form_agent.form_tool import TurnContext
 from converso.form_agent.history import history_window
 from converso.form_agent.model_factory import ModelFactory
@@ -59,12 +59,14 @@ class _Call:
 
 
 def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
+    visible_tools = VisibleTools(engine.tools)
+
     def agent(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         _stop_if_cancelled(config)
         forms = state.get("forms") or []
-        visible = filter_active_tools(engine.tools, forms)
+        visible = visible_tools(forms)
         forced = state.get("forced_tool")
-        if forced not in {tool.name for tool in visible}:
+        if forced is not None and all(tool.name != forced for tool in visible):
             forced = None
         prompt = build_system_prompt(
             engine.tools,
@@ -95,7 +97,9 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         direct = True
         for call in _calls(state["messages"][-1]):
             _stop_if_cancelled(config)
-            outcome = run_tool_call(engine.tools, forms, call.name, call.args, turn, config)
+            outcome = run_tool_call(
+                engine.tools, forms, call.name, call.args, turn, config, visible_now=visible_tools(forms)
+            )
             forms = outcome.forms
             forced = outcome.force_tool
             direct = direct and outcome.return_direct and not outcome.is_error

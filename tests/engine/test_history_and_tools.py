@@ -8,6 +8,7 @@ from langchain_core.tools import tool
 
 from converso import FormReset, TurnContext, filter_active_tools
 from converso.form_agent import history_window, run_tool_call
+from converso.form_agent.dispatch import VisibleTools
 from tests.engine.conftest import NOW
 from tests.engine.forms import CreateCompany, CreateEmployee
 
@@ -71,6 +72,20 @@ def test_an_active_form_shows_update_and_reset_next_to_the_other_forms_starts() 
         "search",
         "FormReset",
     ]
+
+
+def test_remembered_visible_tools_follow_each_change_of_the_stack() -> None:
+    tools = [CreateCompany(), CreateEmployee(), search, FormReset()]
+    visible = VisibleTools(tools)
+    empty: list = []
+    started = run_tool_call(tools, empty, "CreateCompanyStart", {}, turn()).forms
+    filled = run_tool_call(
+        tools, started, "CreateCompanyUpdate", {"name": "Acme", "employees": 3}, turn()
+    ).forms
+    nested = run_tool_call(tools, started, "CreateEmployeeStart", {}, turn()).forms
+    assert [form["state"] for form in filled] == ["FILLED"]
+    for forms in [empty, started, filled, nested, started, empty]:
+        assert names(visible(forms)) == names(filter_active_tools(tools, forms))
 
 
 def test_dispatch_runs_a_form_call_against_the_stack() -> None:
