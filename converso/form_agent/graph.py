@@ -2,6 +2,10 @@
 
 agent → tool when the model calls tools, agent → END when it answers in text; tool → agent to continue,
 tool → END when a tool returns directly, tool → give_up after too many failing rounds in a row.
+
+Each node names the next one itself (a ``Command``), from what it just produced: a conditional edge would
+read the state again, and LangGraph builds that read from a copy of every channel (the whole history
+included) with the node's writes applied, twice per round.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
 from converso.form_agent.dispatch import VisibleTools, run_tool_call
 from converso.form_agent.form_tool import TurnContext
@@ -61,7 +66,7 @@ class _Call:
 def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
     visible_tools = VisibleTools(engine.tools)
 
-    def agent(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+    def agent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
         _stop_if_cancelled(config)
         forms = state.get("forms") or []
         visible = visible_tools(forms)
@@ -81,9 +86,9 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
             response = engine.models.bind(visible, forced).invoke(messages, config)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
-        return {"messages": [response], "forced_tool": None}
+        return Command(update={"messages": [response], "forced_tool": None}, goto=route_after_agent(response))
 
-    def tool(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+    def tool(state: AgentState, config: RunnableConfig) -> Command[Literal["agent", "give_up", "__end__"]]:
         forms = state.get("forms") or []
         turn = TurnContext(
             number=state.get("turn", 1),
@@ -113,7 +118,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
                     status="error" if outcome.is_error else "success",
                 )
             )
-        return {
+        update = {
             "messages": results,
             "forms": forms,
             "forced_tool": forced,
@@ -121,6 +126,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
             "last_error": " ".join(errors) or None,
             "stop": direct and bool(results),
         }
+        return Command(update=update, goto=route_after_tool(update))
 
     def give_up(state: AgentState) -> dict[str, Any]:
         text = (
@@ -129,16 +135,15 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         )
         return {"messages": [AIMessage(content=text)]}
 
-    def route_after_agent(state: AgentState) -> Literal["tool", "__end__"]:
-        last = state["messages"][-1]
-        if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+    def route_after_agent(response: Any) -> Literal["tool", "__end__"]:
+        if isinstance(response, AIMessage) and (response.tool_calls or response.invalid_tool_calls):
             return "tool"
         return END
 
-    def route_after_tool(state: AgentState) -> Literal["agent", "give_up", "__end__"]:
-        if state.get("error_rounds", 0) >= engine.max_error_rounds:
+    def route_after_tool(update: dict[str, Any]) -> Literal["agent", "give_up", "__end__"]:
+        if update["error_rounds"] >= engine.max_error_rounds:
             return "give_up"
-        if state.get("stop"):
+        if update["stop"]:
             return END
         return "agent"
 
@@ -147,8 +152,6 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
     graph.add_node("tool", tool)
     graph.add_node("give_up", give_up)
     graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", route_after_agent)
-    graph.add_conditional_edges("tool", route_after_tool)
     graph.add_edge("give_up", END)
     return graph.compile(checkpointer=checkpointer)
 
