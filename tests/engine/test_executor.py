@@ -494,3 +494,17 @@ def test_a_rejected_correction_after_the_summary_reopens_the_form(make_executor)
         reply = executor.send("t", text)
     assert reply.form["state"] == "ACTIVE" and reply.form["values"]["employees"] == 250
     assert "CreateCompanyFinalize" not in model.requests[-1].tools
+
+
+def test_the_graph_has_the_designed_edges(make_executor) -> None:
+    executor, _ = make_executor([CreateCompany()], [])
+    edges = {(edge.source, edge.target) for edge in executor.graph.get_graph().edges}
+    assert edges == {
+        ("__start__", "agent"),
+        ("agent", "tool"),
+        ("agent", "__end__"),
+        ("tool", "agent"),
+        ("tool", "give_up"),
+        ("tool", "__end__"),
+        ("give_up", "__end__"),
+    }
