@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -88,7 +89,11 @@ class FormAgentExecutor:
         self.recursion_limit = recursion_limit
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="converso-turn")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers,
+            thread_name_prefix="converso-turn",
+            initializer=_leave_signals_to_the_main_thread,
+        )
 
     # -- turns ----------------------------------------------------------------------------------------
 
@@ -316,6 +321,15 @@ class _Failure:
 
 
 _END = object()
+
+
+def _leave_signals_to_the_main_thread() -> None:
+    # CPython runs signal handlers only in the main thread, but the kernel delivers a process signal to
+    # any thread that does not block it. Delivered to a turn's worker, a Ctrl-C would not interrupt the
+    # main thread's blocking read (`converso chat` waiting at its prompt) and would seem ignored. Threads
+    # the turn starts (LangGraph's own pools) inherit this mask.
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _with_reset(tools: Sequence[BaseTool]) -> list[BaseTool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import threading
 from typing import Any
 
@@ -131,3 +132,20 @@ def test_a_cancelled_sync_stream_ends_saying_nothing_was_kept(make_executor) -> 
     assert [type(event) for event in events] == [ErrorEvent, ReplyEvent]
     assert events[-1].reply.error == "Stopped; nothing from this message was kept."
     assert executor.messages("t") == []
+
+
+async def test_turn_threads_leave_ctrl_c_to_the_main_thread(make_executor) -> None:
+    # A Ctrl-C the kernel hands to a turn's worker would never wake `converso chat` at its prompt.
+    masks: list[set] = []
+
+    def answer(request: Any) -> str:
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        return "Hello"
+
+    executor, _ = make_executor([CreateCompany()], [answer])
+
+    reply = await executor.asend("t1", "hi")
+
+    assert reply.text == "Hello"
+    assert signal.SIGINT in masks[0] and signal.SIGTERM in masks[0]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
