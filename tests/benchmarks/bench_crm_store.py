@@ -135,7 +135,8 @@ class Raw:
         self.p = "%s" if self.pg else "?"
         self.t = (lambda name: f'"{schema}".{name}') if schema else (lambda name: name)
         if self.pg:
-            self.conn.autocommit = True
+            # Set on the driver's own connection: the pool's proxy would keep the attribute to itself.
+            self.conn.driver_connection.autocommit = True
 
     def _all(self, sql: str, params: tuple) -> list[dict[str, Any]]:
         # A hand-written store would hand back records too, so rows become dicts by column name.
@@ -146,12 +147,10 @@ class Raw:
         cur.close()
         return rows
 
-    def _write(self, sql: str, params: tuple) -> None:
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE" if not self.pg else "BEGIN")
-        cur.execute(sql.replace("?", self.p), params)
-        cur.execute("COMMIT")
-        cur.close()
+    def _write(self, sql: str, params: tuple) -> list[dict[str, Any]]:
+        # The CRM's create and update hand back the written record, so the hand-written statement does
+        # too (RETURNING *). A lone statement in autocommit is its own transaction, as the store's is.
+        return self._all(f"{sql} RETURNING *", params)
 
     def page(
         self, where: str, params: tuple, order: str, after: str = "", after_params: tuple = ()
@@ -169,16 +168,16 @@ class Raw:
             f"SELECT * FROM {self.t('companies')} WHERE id = ? AND deleted_at IS NULL", (record_id,)
         )
 
-    def create(self, n: int) -> None:
+    def create(self, n: int) -> list[dict[str, Any]]:
         now = datetime.now()
-        self._write(
+        return self._write(
             f"INSERT INTO {self.t('companies')} (id, created_at, updated_at, position, name, employees, "
             "ideal_customer_profile) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (str(uuid.uuid4()), now, now, now.timestamp(), f"Raw company {n}", n, False),
         )
 
-    def update(self, record_id: str, n: int) -> None:
-        self._write(
+    def update(self, record_id: str, n: int) -> list[dict[str, Any]]:
+        return self._write(
             f"UPDATE {self.t('companies')} SET employees = ?, updated_at = ? WHERE id = ?",
             (n, datetime.now(), record_id),
         )
