@@ -29,12 +29,10 @@ STORES = [
 # What the env protocol cannot carry, even with the converso extension: system fields set by hand.
 ENV_CANNOT_CARRY_TESTS = {
     "test_create_with_a_given_id_keeps_it_and_refuses_reuse": "a record's id cannot be chosen over the env protocol",
+    "test_dates_select_january_2026": "createdAt cannot be set over the env protocol",
     "test_walking_forward_then_backward_yields_every_row_once_each_way": (
         "the rows set createdAt (for ties), which the env protocol cannot carry"
     ),
-}
-ENV_CANNOT_CARRY_FIXTURES = {
-    "companies": "the 'companies' fixture sets createdAt, which the env protocol cannot carry",
 }
 
 
@@ -49,9 +47,6 @@ def _skip_what_env_cannot_carry(request: pytest.FixtureRequest) -> None:
     name = getattr(request.node, "originalname", request.node.name)
     if name in ENV_CANNOT_CARRY_TESTS:
         pytest.skip(ENV_CANNOT_CARRY_TESTS[name])
-    for fixture, why in ENV_CANNOT_CARRY_FIXTURES.items():
-        if fixture in request.fixturenames:
-            pytest.skip(why)
 
 
 def _open(store: str, request: pytest.FixtureRequest) -> CRMBackend:
