@@ -182,7 +182,8 @@ class _GcReportingApp:
 
 @dataclasses.dataclass
 class Pace:
-    """When conversations start and how long users think between a reply and their next message."""
+    """When conversations connect, and how long users think before each message (the first one
+    included: they read the greeting and type)."""
 
     ramp_s: float = 0.0
     think_s: tuple[float, float] = (0.0, 0.0)
@@ -194,6 +195,35 @@ class Results:
     opened_s: list[float] = dataclasses.field(default_factory=list)
     open_ms: list[float] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
+    # How many conversations had their WebSocket open at once, and how many turns awaited a reply at once.
+    open_now: int = 0
+    open_peak: int = 0
+    turns_now: int = 0
+    turns_peak: int = 0
+    # (added ms, turn index, seconds since the start) of every turn, to show when the slowest happened.
+    timeline: list[tuple[float, int, float]] = dataclasses.field(default_factory=list)
+    # Every conversation keeps its WebSocket open until all have finished, as chat tabs stay open.
+    unfinished: int = 0
+    everyone_finished: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    def finished(self) -> None:
+        self.unfinished -= 1
+        if self.unfinished == 0:
+            self.everyone_finished.set()
+
+    def opened(self) -> None:
+        self.open_now += 1
+        self.open_peak = max(self.open_peak, self.open_now)
+
+    def closed(self) -> None:
+        self.open_now -= 1
+
+    def turn_started(self) -> None:
+        self.turns_now += 1
+        self.turns_peak = max(self.turns_peak, self.turns_now)
+
+    def turn_ended(self) -> None:
+        self.turns_now -= 1
 
 
 async def conversation(
@@ -202,6 +232,7 @@ async def conversation(
     from websockets.asyncio.client import connect
 
     rng = random.Random(index)
+    counted = False
     await asyncio.sleep(rng.uniform(0, pace.ramp_s))
     turns = ["I'd like to add a company", f"Company {index}, c{index}.example, {index + 1} people", "yes"]
     connecting = time.perf_counter()
@@ -218,25 +249,53 @@ async def conversation(
                 return
             results.opened_s.append(time.perf_counter() - t0)
             results.open_ms.append((time.perf_counter() - connecting) * 1000)
-            for turn, text in enumerate(turns):
-                if turn:
-                    await asyncio.sleep(rng.uniform(*pace.think_s))
-                started = time.perf_counter()
-                await ws.send(json.dumps({"type": "message", "text": text}))
-                while True:
-                    frame = json.loads(await ws.recv())
-                    if frame["type"] == "error":
-                        results.errors.append(f"{frame['code']}: {frame['message']}")
-                    if frame["type"] == "reply" or (
-                        frame["type"] == "error" and frame["code"] != "turn_failed"
-                    ):
-                        break
-                elapsed = time.perf_counter() - started
-                results.added_ms.append((elapsed - CALLS_PER_TURN[turn] * model_s) * 1000)
-            if not frame.get("text", "").startswith("Created company"):
-                results.errors.append(f"conversation {index} ended with {frame!r}")
+            results.opened()
+            try:
+                frame = await _turns(ws, turns, rng, results, model_s, pace, t0)
+                if not frame.get("text", "").startswith("Created company"):
+                    results.errors.append(f"conversation {index} ended with {frame!r}")
+                counted = True
+                results.finished()
+                await results.everyone_finished.wait()
+            finally:
+                results.closed()
     except Exception as exc:  # a benchmark counts failures instead of stopping at the first
         results.errors.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        if not counted:
+            results.finished()
+
+
+async def _turns(
+    ws: Any,
+    turns: list[str],
+    rng: random.Random,
+    results: Results,
+    model_s: float,
+    pace: Pace,
+    t0: float,
+) -> dict[str, Any]:
+    """Sends each message, reads frames up to its reply; returns the last frame."""
+    frame: dict[str, Any] = {}
+    for turn, text in enumerate(turns):
+        await asyncio.sleep(rng.uniform(*pace.think_s))
+        started = time.perf_counter()
+        results.turn_started()
+        try:
+            await ws.send(json.dumps({"type": "message", "text": text}))
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame["type"] == "error":
+                    results.errors.append(f"{frame['code']}: {frame['message']}")
+                if frame["type"] == "reply" or (frame["type"] == "error" and frame["code"] != "turn_failed"):
+                    break
+        finally:
+            results.turn_ended()
+        elapsed = time.perf_counter() - started
+        added_ms = (elapsed - CALLS_PER_TURN[turn] * model_s) * 1000
+        results.added_ms.append(added_ms)
+        results.timeline.append((added_ms, turn, started - t0))
+    return frame
 
 
 def process_tree(pid: int) -> list[int]:
@@ -313,7 +372,7 @@ async def main_async(args: argparse.Namespace) -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_MODEL_MS": str(args.model_ms)}
     server = subprocess.Popen(serve_command(port, data, args), env=env, stderr=subprocess.PIPE, text=True)
     log_lines: list[str] = []
-    results = Results()
+    results = Results(unfinished=args.conversations)
     try:
         assert server.stderr is not None
         while "chat page" not in (line := await asyncio.to_thread(server.stderr.readline)):
@@ -348,8 +407,8 @@ async def main_async(args: argparse.Namespace) -> int:
             print("server did not stop within 60 s of SIGTERM")
     added = results.added_ms
     scenario = (
-        "PACED (easier, not the issue's scenario): starts spread over "
-        f"{pace.ramp_s:g} s, users think {pace.think_s[0]:g}-{pace.think_s[1]:g} s between turns"
+        "PACED (easier, not the issue's scenario): connections spread over "
+        f"{pace.ramp_s:g} s, users think {pace.think_s[0]:g}-{pace.think_s[1]:g} s before each message"
         if args.paced
         else "back-to-back (the issue's scenario): all start at once, next message as soon as the reply arrives"
     )
@@ -361,6 +420,10 @@ async def main_async(args: argparse.Namespace) -> int:
         f"server workers: {args.workers}, load before: {args.load_before}"
     )
     print(f"turns completed: {len(added)}  wall time: {wall:.1f} s  ({len(added) / wall:.0f} turns/s)")
+    print(
+        f"at once: {results.open_peak} conversations open (WebSocket connected), "
+        f"{results.turns_peak} turns awaiting their reply"
+    )
     if results.opened_s:
         print(
             f"connect+auth+open per conversation: p50 {statistics.median(results.open_ms):.0f} ms  "
@@ -375,6 +438,11 @@ async def main_async(args: argparse.Namespace) -> int:
         print(
             f"server CPU: {cpu:.1f} s in total, {cpu / len(added) * 1000:.1f} ms per turn "
             f"(the benchmark's own client used {client_cpu:.1f} s of CPU on the same cores)"
+        )
+        slowest = sorted(results.timeline, reverse=True)[:5]
+        print(
+            "slowest turns (added ms @ seconds after the start, turn 1-3): "
+            + ", ".join(f"{ms:.0f} @ {at:.1f} s (turn {turn + 1})" for ms, turn, at in slowest)
         )
     print(f"errors: {len(results.errors)}")
     for error in results.errors[:10]:
