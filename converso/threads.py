@@ -8,20 +8,24 @@ whole turn.
 ``LocalThreadLocks`` serializes within one process. ``FileThreadLocks`` adds a POSIX record lock
 on one byte of a lock file next to the SQLite state, so several processes on one machine
 (``converso serve --workers N``) queue behind each other; the kernel drops a dead process's
-locks. ``PostgresThreadLocks`` additionally holds a PostgreSQL transaction-level advisory lock
-for the turn, so workers sharing one database queue behind each other; a transaction lock
-(rather than a session lock) is released by the server even if the worker dies mid-turn.
+locks. ``PostgresThreadLocks`` adds a PostgreSQL session-level advisory lock, so workers sharing
+one database queue behind each other; PostgreSQL drops a dead worker's locks with its session.
+
+Both cross-process locks are taken without blocking and retried with a short backoff: contention
+between processes means two tabs of one conversation on different workers, which is rare, and a
+waiter that never blocks inside the lock service can be cancelled without leaving a lock behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ThreadLocks(Protocol):
@@ -117,33 +121,92 @@ class FileThreadLocks:
 
 
 class PostgresThreadLocks:
-    """Local locks first (one waiter per process on the database), then an advisory lock."""
+    """Local locks first (one waiter per process on the database), then a session-level advisory
+    lock on the one connection this process keeps for its locks.
 
-    def __init__(self, url: str, *, max_connections: int = 20) -> None:
-        from psycopg_pool import AsyncConnectionPool
+    A session holds any number of advisory locks at once, so one connection serves every turn in
+    flight: a turn spends most of its time waiting for the model, and a connection held per turn
+    would cap the turns running at once at the pool's size. Should that connection drop, PostgreSQL
+    releases its locks; the turns holding them finish, and the next ones lock on a new connection.
+    """
 
+    def __init__(self, url: str, *, poll_s: tuple[float, float] = (0.002, 0.05)) -> None:
         self._local = LocalThreadLocks()
-        self._pool = AsyncConnectionPool(url, min_size=1, max_size=max_connections, open=False)
-        self._opened = False
-        self._open_lock = asyncio.Lock()
+        self._url = url
+        self._poll_s = poll_s
+        self._conn: Any = None
+        self._connecting = asyncio.Lock()
 
-    async def _ensure_open(self) -> None:
-        async with self._open_lock:
-            if not self._opened:
-                await self._pool.open(wait=True, timeout=10)
-                self._opened = True
+    async def _connection(self) -> Any:
+        import psycopg
+
+        async with self._connecting:
+            if self._conn is None or self._conn.closed:
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=10
+                )
+            return self._conn
+
+    async def _try_lock(self, key: int) -> Any:
+        """The connection now holding ``key``, or None if another session holds it."""
+        import psycopg
+
+        conn = await self._connection()
+        try:
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+        except psycopg.OperationalError:
+            # The session was lost since the last turn (a database restart, an idle timeout): its
+            # locks went with it, so a new session starts clean. A second failure is the caller's.
+            await conn.close()
+            conn = await self._connection()
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+        row = await cursor.fetchone()
+        return conn if row and row[0] else None
+
+    async def _unlock(self, conn: Any, key: int) -> None:
+        if conn.closed:
+            return  # the lock went with the session
+        try:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        except Exception:
+            # Unsure whether the unlock reached the server: only closing the session is sure to
+            # release the lock. The next turn connects again.
+            await conn.close()
+
+    async def _lock(self, key: int) -> Any:
+        delay, longest = self._poll_s
+        while True:
+            attempt = asyncio.ensure_future(self._try_lock(key))
+            try:
+                conn = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # The server may have granted the lock as the waiter was cancelled: give it back.
+                with contextlib.suppress(Exception):
+                    if (granted := await attempt) is not None:
+                        await self._unlock(granted, key)
+                raise
+            if conn is not None:
+                return conn
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
 
     @asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
-        await self._ensure_open()
-        async with self._local.hold(thread_id), self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(thread_id),))
-            yield
+        key = advisory_key(thread_id)
+        async with self._local.hold(thread_id):
+            conn = await self._lock(key)
+            try:
+                yield
+            finally:
+                await asyncio.shield(self._unlock(conn, key))
+
+    def held(self) -> int:
+        return self._local.held()
 
     async def aclose(self) -> None:
-        if self._opened:
-            await self._pool.close()
-            self._opened = False
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
 
 def thread_locks_for(url: str | None) -> ThreadLocks:

@@ -44,6 +44,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "bench-key"
+RUN_TAG = f"{os.getpid():x}{int(time.time()) % 100_000:x}"
 # Model calls per turn in the scripted conversation: Start + Update{} + question; Update (summary is
 # returned directly); Finalize (the commit's result is returned directly).
 CALLS_PER_TURN = (3, 1, 1)
@@ -239,7 +240,9 @@ async def conversation(
     rng = random.Random(index)
     counted = False
     await asyncio.sleep(rng.uniform(0, pace.ramp_s))
-    turns = ["I'd like to add a company", f"Company {index}, c{index}.example, {index + 1} people", "yes"]
+    # Names unique to the run: a shared --crm keeps the companies of earlier runs.
+    name = f"Company {RUN_TAG}-{index}"
+    turns = ["I'd like to add a company", f"{name}, c{index}.{RUN_TAG}.example, {index + 1} people", "yes"]
     connecting = time.perf_counter()
     try:
         async with connect(
@@ -364,6 +367,8 @@ def serve_command(port: int, data: Path, args: argparse.Namespace) -> list[str]:
         str(args.max_concurrent_turns),
         "--workers",
         str(args.workers),
+        *(["--state", args.state] if args.state else []),
+        *(["--crm", args.crm] if args.crm else []),
     ]
 
 
@@ -450,7 +455,8 @@ async def run_scenario(args: argparse.Namespace, scenario: Scenario) -> Measured
         print("STUB ENGINE: a stand-in agent sleeps and answers; this measures the server layer alone")
     print(
         f"conversations: {args.conversations} x 3 turns, model sleep {args.model_ms:g} ms per call, "
-        f"server workers: {args.workers}, load before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
+        f"server workers: {args.workers}, state: {args.state or 'SQLite'}, CRM: {args.crm or 'SQLite'}, "
+        f"load before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
     )
     print(f"turns completed: {len(added)}  wall time: {wall:.1f} s  ({len(added) / wall:.0f} turns/s)")
     print(
@@ -605,6 +611,8 @@ def main() -> int:
         "--workers", type=int, default=2, help="converso serve --workers (one Python process uses one core)"
     )
     parser.add_argument("--max-concurrent-turns", type=int, default=600, help="per worker")
+    parser.add_argument("--state", help="converso serve --state (e.g. a postgresql:// URL); default: SQLite")
+    parser.add_argument("--crm", help="converso serve --crm (e.g. a postgresql:// URL); default: SQLite")
     parser.add_argument("--scenario", choices=["typing", "instant", "both"], default="both")
     parser.add_argument(
         "--stub-engine",

@@ -181,7 +181,7 @@ def test_sqlite_state_gets_a_lock_file_beside_it(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 async def test_turns_of_one_thread_never_overlap_across_workers(postgres_database: str) -> None:
-    workers = [PostgresThreadLocks(postgres_database, max_connections=2) for _ in range(3)]
+    workers = [PostgresThreadLocks(postgres_database) for _ in range(3)]
     try:
         assert await overlapping_turns(workers, ["shared"] * 3) == 1
     finally:
@@ -191,7 +191,7 @@ async def test_turns_of_one_thread_never_overlap_across_workers(postgres_databas
 
 @pytest.mark.postgres
 async def test_workers_run_different_threads_concurrently(postgres_database: str) -> None:
-    workers = [PostgresThreadLocks(postgres_database, max_connections=2) for _ in range(3)]
+    workers = [PostgresThreadLocks(postgres_database) for _ in range(3)]
     try:
         assert await overlapping_turns(workers, ["x", "y", "z"]) == 3
     finally:
@@ -201,8 +201,8 @@ async def test_workers_run_different_threads_concurrently(postgres_database: str
 
 @pytest.mark.postgres
 async def test_a_turn_cancelled_mid_way_releases_the_thread_for_other_workers(postgres_database: str) -> None:
-    crashed = PostgresThreadLocks(postgres_database, max_connections=1)
-    survivor = PostgresThreadLocks(postgres_database, max_connections=1)
+    crashed = PostgresThreadLocks(postgres_database)
+    survivor = PostgresThreadLocks(postgres_database)
     try:
         entered = asyncio.Event()
 
@@ -220,3 +220,84 @@ async def test_a_turn_cancelled_mid_way_releases_the_thread_for_other_workers(po
             pass
     finally:
         await survivor.aclose()
+
+
+@pytest.mark.postgres
+async def test_one_worker_runs_many_threads_at_once_on_one_connection(postgres_database: str) -> None:
+    # A turn waits on the model for seconds: the turns in flight must not be capped by a pool size.
+    worker = PostgresThreadLocks(postgres_database)
+    try:
+        assert await overlapping_turns([worker] * 200, [f"t{i}" for i in range(200)]) == 200
+    finally:
+        await worker.aclose()
+
+
+# A second process that takes a thread's PostgreSQL lock, says so, and keeps it until it is killed.
+_PG_HOLDER = (
+    _LOAD_THREADS
+    + """
+import asyncio, sys
+
+async def main():
+    async with threads.PostgresThreadLocks(sys.argv[1]).hold(sys.argv[2]):
+        print("held", flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+)
+
+
+@pytest.mark.postgres
+async def test_a_killed_worker_leaves_its_threads_unlocked(postgres_database: str) -> None:
+    survivor = PostgresThreadLocks(postgres_database)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _PG_HOLDER, postgres_database, "t"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert not await acquired_within(survivor, "t", 0.3)
+        holder.kill()
+        holder.wait(10)
+        assert await acquired_within(survivor, "t", 10)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)
+        await survivor.aclose()
+
+
+@pytest.mark.postgres
+async def test_a_waiter_cancelled_while_another_worker_holds_the_thread_leaves_no_lock(
+    postgres_database: str,
+) -> None:
+    holder, waiter, third = (PostgresThreadLocks(postgres_database) for _ in range(3))
+    try:
+        async with holder.hold("t"):
+            # Cancelled while polling: not one of its attempts may leave the lock with its session.
+            assert not await acquired_within(waiter, "t", 0.3)
+        assert await acquired_within(third, "t", 5)
+        assert await acquired_within(waiter, "t", 5)
+        assert waiter.held() == 0
+    finally:
+        for locks in (holder, waiter, third):
+            await locks.aclose()
+
+
+@pytest.mark.postgres
+async def test_a_dropped_lock_connection_is_replaced_for_the_next_turn(postgres_database: str) -> None:
+    import psycopg
+
+    worker, other = PostgresThreadLocks(postgres_database), PostgresThreadLocks(postgres_database)
+    try:
+        async with worker.hold("t"):
+            pid = worker._conn.info.backend_pid
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # The next turn on this worker connects again, and the lock still excludes other workers.
+        async with asyncio.timeout(10), worker.hold("t"):
+            assert not await acquired_within(other, "t", 0.3)
+        assert await acquired_within(other, "t", 5)
+    finally:
+        await worker.aclose()
+        await other.aclose()
