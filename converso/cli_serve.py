@@ -72,8 +72,12 @@ def serve(
         float, typer.Option(help="Seconds running turns get to finish on shutdown.")
     ] = 30.0,
     max_concurrent_turns: Annotated[
-        int, typer.Option(help="Turns run at once per worker; more wait their turn.")
-    ] = 64,
+        int,
+        typer.Option(
+            min=1,
+            help="Turns run at once per worker (each waits for the model on a thread); more wait their turn.",
+        ),
+    ] = 256,
     workers: Annotated[
         int,
         typer.Option(

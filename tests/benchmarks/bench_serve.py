@@ -362,9 +362,7 @@ def serve_command(port: int, data: Path, args: argparse.Namespace) -> list[str]:
         "2000",
         "--max-connections-per-key",
         "2000",
-        # Every conversation's turn needs its own worker thread while the model call blocks it.
-        "--max-concurrent-turns",
-        str(args.max_concurrent_turns),
+        *(["--max-concurrent-turns", str(args.max_concurrent_turns)] if args.max_concurrent_turns else []),
         "--workers",
         str(args.workers),
         *(["--state", args.state] if args.state else []),
@@ -610,7 +608,11 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=2, help="converso serve --workers (one Python process uses one core)"
     )
-    parser.add_argument("--max-concurrent-turns", type=int, default=600, help="per worker")
+    parser.add_argument(
+        "--max-concurrent-turns",
+        type=int,
+        help="converso serve --max-concurrent-turns (default: the server's)",
+    )
     parser.add_argument("--state", help="converso serve --state (e.g. a postgresql:// URL); default: SQLite")
     parser.add_argument("--crm", help="converso serve --crm (e.g. a postgresql:// URL); default: SQLite")
     parser.add_argument("--scenario", choices=["typing", "instant", "both"], default="both")
