@@ -18,7 +18,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, Human
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphRecursionError
-from langgraph.types import StateSnapshot
 
 from converso.form_agent.checkpoint import CheckpointerSpec, open_checkpointer
 from converso.form_agent.dispatch import public_form
@@ -27,7 +26,7 @@ from converso.form_agent.graph import CANCEL_KEY, Engine, ModelCallError, TurnCa
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.reset import FormReset
-from converso.form_agent.state import PublicForm
+from converso.form_agent.state import FormSnapshot, PublicForm
 from converso.form_agent.token_tap import TokenTap
 
 DEFAULT_HISTORY_WINDOW = 40
@@ -185,9 +184,10 @@ class FormAgentExecutor:
                 "tokens=True yields TokenEvents in the stream and on_token= receives them instead; pass one"
             )
         config = self._run_config(thread_id, cancel, on_token)
+        # The turn's checkpoint carries this mark, so a roll back can tell whether the turn left one.
+        turn_mark = uuid.uuid4().hex
+        config["metadata"] = {_TURN_MARK: turn_mark}
         with self._lock_for(thread_id):
-            before = self.graph.get_state(config)
-            forms_before = before.values.get("forms")
             # The last "values" item is the state the turn ends with: no second read of the checkpoint.
             modes = ["updates", "values", "messages"] if tokens else ["updates", "values"]
             after: dict[str, Any] = {}
@@ -219,7 +219,7 @@ class FormAgentExecutor:
                 if cancel is not None and cancel.is_set():
                     raise TurnCancelled
             except (ModelCallError, GraphRecursionError, TurnCancelled) as exc:
-                self._roll_back(thread_id, before)
+                forms_before = self._roll_back(thread_id, turn_mark)
                 message = _failure_text(exc)
                 yield ErrorEvent(message)
                 yield ReplyEvent(
@@ -227,7 +227,7 @@ class FormAgentExecutor:
                 )
                 return
             except BaseException:
-                self._roll_back(thread_id, before)
+                self._roll_back(thread_id, turn_mark)
                 raise
             reply = Reply(
                 text=_reply_text(after["messages"]),
@@ -239,7 +239,7 @@ class FormAgentExecutor:
             yield ReplyEvent(reply)
             if cancel is not None and cancel.is_set():
                 # The consumer went away before it had the reply: the turn is undone all the same.
-                self._roll_back(thread_id, before)
+                self._roll_back(thread_id, turn_mark)
 
     # -- thread state ---------------------------------------------------------------------------------
 
@@ -297,12 +297,22 @@ class FormAgentExecutor:
         with self._locks_guard:
             return self._locks.setdefault(thread_id, threading.Lock())
 
-    def _roll_back(self, thread_id: str, before: StateSnapshot) -> None:
-        if before.config.get("configurable", {}).get("checkpoint_id") is None:
+    def _roll_back(self, thread_id: str, turn_mark: str) -> list[FormSnapshot] | None:
+        """Undo the turn marked ``turn_mark``; returns the thread's forms as they are afterwards.
+
+        A turn writes one checkpoint, when it ends, even when it fails, and that checkpoint's parent is the
+        one the turn started from. Finding the start this way, rather than reading it before every turn,
+        saves each turn a read of the whole state. A turn that failed before writing left nothing to undo.
+        """
+        latest = self.graph.get_state(self._config(thread_id))
+        if (latest.metadata or {}).get(_TURN_MARK) != turn_mark:
+            return latest.values.get("forms")
+        if latest.parent_config is None:
             self._checkpointer.saver.delete_thread(thread_id)
-        else:
-            # A copy of the turn's starting checkpoint becomes the latest one.
-            self.graph.update_state(before.config, None, as_node="__copy__")
+            return None
+        # A copy of the turn's starting checkpoint becomes the latest one.
+        self.graph.update_state(latest.parent_config, None, as_node="__copy__")
+        return self.graph.get_state(latest.parent_config).values.get("forms")
 
     def _tool_events(self, update: dict[str, Any], calls: dict[str, tuple[str, Any]]) -> Iterator[Event]:
         for message in update["messages"]:
@@ -310,6 +320,9 @@ class FormAgentExecutor:
             yield ToolEvent(name=name, args=args, result=message.text, is_error=message.status == "error")
         yield FormEvent(public_form(self.tools, update.get("forms")))
 
+
+# The checkpoint metadata key marking the checkpoint a turn wrote (see FormAgentExecutor._roll_back).
+_TURN_MARK = "converso_turn"
 
 # How long a finished turn that may still be undone waits for its consumer to take the reply.
 _SETTLE_TIMEOUT = 30.0

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+from typing import Any
+
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.sqlite import SqliteSaver
 
 from tests.engine.conftest import call
 from tests.engine.forms import CreateCompany
@@ -72,3 +77,37 @@ def test_a_commit_replayed_after_a_failed_turn_writes_once(make_executor) -> Non
     assert executor.send("t", "yes").text == "Saved."
     assert [context.form_id for context, _ in form.commits] == ["form-1", "form-1"]
     assert len(form.ledger.writes) == 1
+
+
+class CountingSaver(SqliteSaver):
+    """A real SQLite saver that counts how often the latest checkpoint of a thread is read."""
+
+    reads = 0
+
+    def get_tuple(self, config: Any) -> Any:
+        self.reads += 1
+        return super().get_tuple(config)
+
+
+def test_a_turn_reads_the_thread_state_once(make_executor, tmp_path: Path) -> None:
+    # Reading (and decoding) the whole history a second time per turn, to know where a failing turn
+    # started, cost about a twentieth of a turn: the failure path finds the start instead.
+    saver = CountingSaver(sqlite3.connect(tmp_path / "threads.sqlite", check_same_thread=False))
+    saver.setup()
+    executor, _ = make_executor([CreateCompany()], company_script(), checkpointer=saver)
+    executor.send("t", "Add Acme")
+    saver.reads = 0
+    executor.send("t", "Acme, 7 people")
+    assert saver.reads == 1
+
+
+def test_a_failing_turn_after_a_failed_one_rolls_back_to_the_last_good_state(make_executor) -> None:
+    script = [*company_script()[:3], ProviderDown("first"), ProviderDown("second"), "still here"]
+    executor, _ = make_executor([CreateCompany()], script)
+    executor.send("t", "Add Acme")
+    config = {"configurable": {"thread_id": "t"}}
+    good = executor.graph.get_state(config).values
+    assert executor.send("t", "lost").error
+    assert executor.send("t", "lost again").error
+    assert executor.graph.get_state(config).values == good
+    assert executor.send("t", "hello").text == "still here"
