@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+
+from converso.sqlite_writers import SqliteWriters, writers_of
 
 CheckpointerSpec = BaseCheckpointSaver | str | Path | sqlite3.Connection | Any | None
 
@@ -44,7 +47,8 @@ def open_checkpointer(spec: CheckpointerSpec) -> OpenCheckpointer:
         # The saver serializes access with its own lock, so one connection can serve every thread.
         connection = sqlite3.connect(path, check_same_thread=False)
         _commit_without_fsync(connection)
-        return OpenCheckpointer(_sqlite_saver(connection), connection.close)
+        writers = None if path == ":memory:" else writers_of(path)
+        return OpenCheckpointer(_sqlite_saver(connection, writers), connection.close)
     return OpenCheckpointer(_postgres_saver(spec), _nothing)
 
 
@@ -58,12 +62,31 @@ def _commit_without_fsync(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def _sqlite_saver(connection: sqlite3.Connection) -> BaseCheckpointSaver:
+def _sqlite_saver(
+    connection: sqlite3.Connection, writers: SqliteWriters | None = None
+) -> BaseCheckpointSaver:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    saver = SqliteSaver(connection)
+    saver = SqliteSaver(connection) if writers is None else _queued_sqlite_saver(connection, writers)
     saver.setup()
     return saver
+
+
+def _queued_sqlite_saver(connection: sqlite3.Connection, writers: SqliteWriters) -> BaseCheckpointSaver:
+    """A SqliteSaver whose writes queue with the file's other writers (see converso.sqlite_writers):
+    several server workers share one checkpoint file."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    class QueuedSqliteSaver(SqliteSaver):
+        # Every SqliteSaver statement runs in ``cursor``; ``transaction=True`` is a write it commits.
+        @contextlib.contextmanager
+        def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+            with contextlib.ExitStack() as stack:
+                if transaction:
+                    stack.enter_context(writers.turn())
+                yield stack.enter_context(super().cursor(transaction=transaction))
+
+    return QueuedSqliteSaver(connection)
 
 
 def _open_postgres(url: str) -> OpenCheckpointer:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, create_mock_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from converso.sqlite_writers import SqliteWriters, writers_of
 from crm_tools.backends._sql_schema import metadata
 from crm_tools.errors import StoreURLError
 from crm_tools.store import ACCEPTED_STORE_URLS
@@ -65,6 +66,8 @@ class Store:
     _connect: Any = None
     _shared: Any = None  # the one connection of an in-memory database
     _lock: threading.RLock | None = None
+    # A SQLite file's writers queue here rather than in SQLite's sleeping busy handler.
+    _writers: SqliteWriters | None = None
     _idle: list[Any] = field(default_factory=list)
     _closed: bool = False
 
@@ -81,8 +84,13 @@ class Store:
         return psycopg.IntegrityError
 
     @contextlib.contextmanager
-    def connection(self) -> Iterator[Any]:
-        """A DBAPI connection in autocommit mode, for statements that stand alone."""
+    def connection(self, *, write: bool = False) -> Iterator[Any]:
+        """A DBAPI connection in autocommit mode, for statements that stand alone (``write``: that
+        write, or a write transaction the caller runs on it)."""
+        if write and self._writers is not None:
+            with self._writers.turn(), self.connection() as conn:
+                yield conn
+            return
         if self._shared is not None:
             assert self._lock is not None
             with self._lock:
@@ -118,7 +126,7 @@ class Store:
         reads first and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
         A read is a plain deferred BEGIN, which in WAL mode is a consistent snapshot.
         """
-        with self.connection() as conn:
+        with self.connection(write=write) as conn:
             conn.execute("BEGIN IMMEDIATE" if write and self.sqlite else "BEGIN")
             try:
                 yield conn
@@ -188,7 +196,13 @@ def _open_sqlite_file(database: str) -> Store:
     engine = _sqlite_engine(str(path))
     with engine.begin() as conn:
         metadata.create_all(conn)
-    return Store("sqlite", False, engine, _connect=lambda: _sqlite_file_connection(str(path)))
+    return Store(
+        "sqlite",
+        False,
+        engine,
+        _connect=lambda: _sqlite_file_connection(str(path)),
+        _writers=writers_of(path),
+    )
 
 
 def _open_postgres(parsed: Any, schema: str | None) -> Store:

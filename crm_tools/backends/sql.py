@@ -228,10 +228,10 @@ class SqlBackend:
         transaction only where the statements must land together (``atomic``).
         """
         if single:
-            return self._store.connection()
+            return self._store.connection(write=True)
         if atomic or (self._sqlite and not self._store.memory):
             return self._store.transaction(write=True)
-        return self._store.connection()
+        return self._store.connection(write=True)
 
     # -- list ---------------------------------------------------------------------------------
 

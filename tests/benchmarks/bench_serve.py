@@ -156,6 +156,35 @@ def build_stub_app(options: Any) -> Any:
     return _GcReportingApp(_StubApp(_StubAgent(float(os.environ.get("BENCH_MODEL_MS", "200")) / 1000)))
 
 
+class GcClock:
+    """Time spent in garbage collection by this process, and its longest pause, from now on."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self.spent = 0.0
+        self.longest = 0.0
+        self.counts = [0, 0, 0]
+        gc.callbacks.append(self._measure)
+
+    def _measure(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._started
+            self.spent += pause
+            self.longest = max(self.longest, pause)
+            self.counts[info["generation"]] += 1
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._measure)
+
+    def summary(self) -> str:
+        return (
+            f"{self.spent:.2f} s in {sum(self.counts)} collections (by generation {self.counts}), "
+            f"longest {self.longest * 1000:.0f} ms"
+        )
+
+
 class _GcReportingApp:
     """The app, plus the process's garbage-collection time printed to its log when it is closed
     (each `--workers` process closes its own app; forked workers skip atexit)."""
@@ -164,26 +193,11 @@ class _GcReportingApp:
         self._app = app
         self.agent = app.agent
         self.tools = app.tools
-        self._started = 0.0
-        self._spent = 0.0
-        self._counts = [0, 0, 0]
-        gc.callbacks.append(self._measure)
-
-    def _measure(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self._spent += time.perf_counter() - self._started
-            self._counts[info["generation"]] += 1
+        self._gc = GcClock()
 
     def close(self) -> None:
         self._app.close()
-        print(
-            f"GC: {self._spent:.2f} s in {sum(self._counts)} collections (by generation {self._counts}) "
-            f"in pid {os.getpid()}",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"GC: {self._gc.summary()} in pid {os.getpid()}", file=sys.stderr, flush=True)
 
 
 @dataclasses.dataclass
@@ -429,6 +443,7 @@ async def run_scenario(args: argparse.Namespace, scenario: Scenario) -> Measured
         pids = process_tree(server.pid)
         cpu_before = cpu_seconds(pids)
         client_cpu_before = time.process_time()
+        client_gc = GcClock()
         started = time.perf_counter()
         await asyncio.gather(
             *(
@@ -440,6 +455,7 @@ async def run_scenario(args: argparse.Namespace, scenario: Scenario) -> Measured
         rss, peak = rss_mb(pids)
         cpu = cpu_seconds(pids) - cpu_before
         client_cpu = time.process_time() - client_cpu_before
+        client_gc.stop()
     finally:
         server.terminate()
         try:
@@ -498,6 +514,7 @@ async def run_scenario(args: argparse.Namespace, scenario: Scenario) -> Measured
     for line in log_lines:
         if line.startswith("GC: "):
             print(f"server {line.strip()}")
+    print(f"benchmark client GC: {client_gc.summary()}")
     print(f"server log: {len(log_lines)} lines in {data / 'server.log'}")
     print()
     return measured
