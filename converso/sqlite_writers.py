@@ -6,9 +6,14 @@ SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 and 
 attempts, however briefly the lock is held. Under load a write that needs a fraction of a millisecond
 could wait tens of milliseconds, holding up every turn queued behind it (a chat server with two
 workers saw whole-server stalls of 100-160 ms). Writers queue here instead: on a thread lock within
-the process, then on a POSIX record lock of a file beside the database across processes. Both hand
-over at once on release, and SQLite's own lock is then never contended. The kernel drops a dead
-process's record lock.
+the process, then on an ``flock`` of a file beside the database across processes. Both hand over at
+once on release, and SQLite's own lock is then never contended. The kernel drops a dead process's
+lock.
+
+``flock`` rather than a POSIX record lock (``lockf``): record locks belong to the whole process, so
+with two files (the conversation state and the CRM) written from different threads, the kernel sees
+two processes each holding one file and waiting for the other, and refuses with EDEADLK although no
+thread waits for itself. An ``flock`` belongs to the open file, which each process opens for itself.
 """
 
 from __future__ import annotations
@@ -41,15 +46,15 @@ class SqliteWriters:
                 yield
                 return
             # Blocks without the GIL until the process holding it unlocks or exits.
-            fcntl.lockf(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.lockf(fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _file(self) -> int | None:
-        # A forked worker opens its own descriptor: closing one shared with the parent would drop the
-        # parent's record locks.
+        # A forked worker opens the file again: a descriptor inherited from the parent shares its open
+        # file, and with it the parent's lock.
         if self._fd is None or self._fd_pid != os.getpid():
             try:
                 self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)

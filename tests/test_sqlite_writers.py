@@ -144,3 +144,59 @@ def test_crm_writes_queue_with_other_processes(tmp_path: Path) -> None:
         assert [c["name"] for c in backend.list("company")["data"]["companies"]] == ["Acme"]
     finally:
         backend.close()
+
+
+# A second process that writes to one file and, while still holding it, to another.
+_TWO_FILES = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("w", {str(Path(sqlite_writers_module.__file__))!r})
+w = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(w)
+with w.writers_of(sys.argv[1]).turn():
+    print("writing", flush=True)
+    with w.writers_of(sys.argv[2]).turn():
+        pass
+"""
+
+
+def test_writers_of_two_files_in_two_processes_are_not_taken_for_a_deadlock(tmp_path: Path) -> None:
+    # The other process holds the CRM file and waits for the state file, which a thread here holds;
+    # another thread here waits for the CRM file. Nobody waits for itself: once the state file is
+    # free, everything proceeds. (With process-wide record locks the kernel refused with EDEADLK.)
+    crm, state = tmp_path / "crm.sqlite3", tmp_path / "threads.sqlite"
+    release_state = threading.Event()
+    state_held = threading.Event()
+
+    def hold_state() -> None:
+        with writers_of(state).turn():
+            state_held.set()
+            release_state.wait(10)
+
+    holder = threading.Thread(target=hold_state, daemon=True)
+    holder.start()
+    assert state_held.wait(10)
+    other = subprocess.Popen(
+        [sys.executable, "-c", _TWO_FILES, str(crm), str(state)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "writing"
+        failures: list[BaseException] = []
+        crm_written = threading.Event()
+
+        def write_crm() -> None:
+            try:
+                with writers_of(crm).turn():
+                    crm_written.set()
+            except BaseException as exc:
+                failures.append(exc)
+
+        threading.Thread(target=write_crm, daemon=True).start()
+        time.sleep(0.2)
+        release_state.set()
+        assert crm_written.wait(10), failures
+        assert other.wait(10) == 0
+    finally:
+        release_state.set()
+        if other.poll() is None:
+            other.kill()
+            other.wait(10)

@@ -309,6 +309,8 @@ async def _turns(
                 frame = json.loads(await ws.recv())
                 if frame["type"] == "error":
                     results.errors.append(f"{frame['code']}: {frame['message']}")
+                if frame["type"] == "tool" and frame["is_error"]:
+                    results.errors.append(f"{frame['name']} failed: {frame['result']}")
                 if frame["type"] == "reply" or (frame["type"] == "error" and frame["code"] != "turn_failed"):
                     break
         finally:
