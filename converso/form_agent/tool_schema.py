@@ -8,10 +8,12 @@ never uses these schemas: it always runs the full pydantic model.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from langchain_core.tools import StructuredTool
 from langchain_core.utils.json_schema import dereference_refs
+from pydantic import PrivateAttr
 
 _NOT_FOR_THE_MODEL = ("title", "default", "format")
 
@@ -60,9 +62,16 @@ class CompactTool(StructuredTool):
     schema (without field descriptions when ``field_descriptions`` is False)."""
 
     field_descriptions: bool = True
+    # Generating a JSON schema from pydantic takes about a millisecond, LangChain reads this property three
+    # times per tool per binding, and a conversation meets a new set of visible tools (so a new binding) at
+    # each form state: computed once, the first turns of a fresh server no longer pay for it.
+    _compact_schema: dict[str, Any] | None = PrivateAttr(default=None)
 
     @property
     def tool_call_schema(self) -> dict[str, Any]:  # type: ignore[override]
-        return compact_json_schema(
-            self.get_input_schema().model_json_schema(), descriptions=self.field_descriptions
-        )
+        if self._compact_schema is None:
+            self._compact_schema = compact_json_schema(
+                self.get_input_schema().model_json_schema(), descriptions=self.field_descriptions
+            )
+        # A copy: the caller may change what it is given.
+        return copy.deepcopy(self._compact_schema)
