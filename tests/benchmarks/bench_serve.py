@@ -1,8 +1,10 @@
 """Benchmark `converso serve`: 500 concurrent WebSocket conversations, each creating a company in
 three turns, against a model that sleeps 200 ms per call.
 
-    python tests/benchmarks/bench_serve.py          # both scenarios, 2 workers (2 cores)
+    python tests/benchmarks/bench_serve.py          # both scenarios, 3 runs each, 2 workers (2 cores)
+    python tests/benchmarks/bench_serve.py --scenario typing --runs 10   # p50/p99 over all 10 runs' turns
     python tests/benchmarks/bench_serve.py --scenario typing|instant [--workers 1] [--conversations 500]
+    python tests/benchmarks/bench_serve.py --state postgresql://... --crm postgresql://...
     python tests/benchmarks/bench_serve.py --stub-engine   # the server layer alone, no engine
 
 Prints, per scenario, the added latency per turn (turn latency minus the model's sleeps) at p50/p99,
