@@ -23,9 +23,11 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class ThreadLocks(Protocol):
@@ -98,14 +100,15 @@ class FileThreadLocks:
         offset = advisory_key(thread_id) & self._KEY_MASK
         async with self._local.hold(thread_id):
             fd = self._file()
-            delay, longest = self._poll_s
-            while True:
+
+            async def try_lock() -> bool | None:
                 try:
                     fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
-                    break
+                    return True
                 except OSError:  # EAGAIN/EACCES: another process runs a turn of this thread
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, longest)
+                    return None
+
+            await _until_taken(try_lock, self._poll_s)
             try:
                 yield
             finally:
@@ -174,21 +177,18 @@ class PostgresThreadLocks:
             await conn.close()
 
     async def _lock(self, key: int) -> Any:
-        delay, longest = self._poll_s
-        while True:
+        async def try_lock() -> Any:
             attempt = asyncio.ensure_future(self._try_lock(key))
             try:
-                conn = await asyncio.shield(attempt)
+                return await asyncio.shield(attempt)
             except asyncio.CancelledError:
                 # The server may have granted the lock as the waiter was cancelled: give it back.
                 with contextlib.suppress(Exception):
                     if (granted := await attempt) is not None:
                         await self._unlock(granted, key)
                 raise
-            if conn is not None:
-                return conn
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, longest)
+
+        return await _until_taken(try_lock, self._poll_s)
 
     @asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
@@ -207,6 +207,16 @@ class PostgresThreadLocks:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+async def _until_taken(try_take: Callable[[], Awaitable[T | None]], poll_s: tuple[float, float]) -> T:
+    """Call ``try_take`` until it returns something, sleeping between tries from ``poll_s[0]``,
+    doubling up to ``poll_s[1]``."""
+    delay, longest = poll_s
+    while (taken := await try_take()) is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, longest)
+    return taken
 
 
 def thread_locks_for(url: str | None) -> ThreadLocks:

@@ -11,6 +11,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
 
 from converso.sqlite_writers import SqliteWriters, writers_of
 
@@ -62,31 +63,29 @@ def _commit_without_fsync(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA synchronous=NORMAL")
 
 
+class QueuedSqliteSaver(SqliteSaver):
+    """A SqliteSaver whose writes queue with the file's other writers (see converso.sqlite_writers):
+    several server workers share one checkpoint file."""
+
+    def __init__(self, conn: sqlite3.Connection, writers: SqliteWriters) -> None:
+        super().__init__(conn)
+        self.writers = writers
+
+    # Every SqliteSaver statement runs in ``cursor``; ``transaction=True`` is a write it commits.
+    @contextlib.contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        with contextlib.ExitStack() as stack:
+            if transaction:
+                stack.enter_context(self.writers.turn())
+            yield stack.enter_context(super().cursor(transaction=transaction))
+
+
 def _sqlite_saver(
     connection: sqlite3.Connection, writers: SqliteWriters | None = None
 ) -> BaseCheckpointSaver:
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    saver = SqliteSaver(connection) if writers is None else _queued_sqlite_saver(connection, writers)
+    saver = SqliteSaver(connection) if writers is None else QueuedSqliteSaver(connection, writers)
     saver.setup()
     return saver
-
-
-def _queued_sqlite_saver(connection: sqlite3.Connection, writers: SqliteWriters) -> BaseCheckpointSaver:
-    """A SqliteSaver whose writes queue with the file's other writers (see converso.sqlite_writers):
-    several server workers share one checkpoint file."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    class QueuedSqliteSaver(SqliteSaver):
-        # Every SqliteSaver statement runs in ``cursor``; ``transaction=True`` is a write it commits.
-        @contextlib.contextmanager
-        def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
-            with contextlib.ExitStack() as stack:
-                if transaction:
-                    stack.enter_context(writers.turn())
-                yield stack.enter_context(super().cursor(transaction=transaction))
-
-    return QueuedSqliteSaver(connection)
 
 
 def _open_postgres(url: str) -> OpenCheckpointer:

@@ -337,14 +337,11 @@ class LoopLag:
         return "late by at most " + ", ".join(f"{ms:.0f} ms @ {at:.1f} s" for ms, at in self.worst)
 
 
-LAG = LoopLag()
-
-
-async def loop_lag(t0: float, period_s: float = 0.005) -> None:
+async def loop_lag(lag: LoopLag, t0: float, period_s: float = 0.005) -> None:
     while True:
         before = time.perf_counter()
         await asyncio.sleep(period_s)
-        LAG.record((time.perf_counter() - before - period_s) * 1000, before - t0)
+        lag.record((time.perf_counter() - before - period_s) * 1000, before - t0)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -473,7 +470,8 @@ async def run_scenario(args: argparse.Namespace, scenario: Scenario) -> Measured
         client_cpu_before = time.process_time()
         client_gc = GcClock()
         started = time.perf_counter()
-        lag = asyncio.create_task(loop_lag(started))
+        client_lag = LoopLag()
+        lag = asyncio.create_task(loop_lag(client_lag, started))
         await asyncio.gather(
             *(
                 conversation(port, i, results, args.model_ms / 1000, pace, started)
@@ -547,7 +545,7 @@ async def run_scenario(args: argparse.Namespace, scenario: Scenario) -> Measured
         if line.startswith("GC: "):
             print(f"server {line.strip()}")
     print(f"benchmark client GC: {client_gc.summary()}")
-    print(f"benchmark client event loop: {LAG.summary()}")
+    print(f"benchmark client event loop: {client_lag.summary()}")
     print(f"server log: {len(log_lines)} lines in {data / 'server.log'}")
     print()
     return measured
