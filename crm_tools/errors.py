@@ -50,3 +50,11 @@ class StoreURLError(CRMError, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, status_code=400, code="UNSUPPORTED_STORE")
+
+
+# Listed in every StoreURLError message, by the store factory and by the SQL backend alike.
+ACCEPTED_STORE_URLS = (
+    "sqlite:///PATH (a file, created on first use)",
+    "sqlite:// (in memory)",
+    "postgresql://USER@HOST:PORT/DB or postgresql+psycopg://...",
+)

@@ -7,14 +7,9 @@ from pathlib import Path
 import platformdirs
 
 from crm_tools.backends.base import CRMBackend
-from crm_tools.errors import StoreURLError
+from crm_tools.backends.sql import SqlBackend
+from crm_tools.errors import ACCEPTED_STORE_URLS, StoreURLError
 from crm_tools.models import DEFAULT_OPTIONS, SelectOptions
-
-ACCEPTED_STORE_URLS = (
-    "sqlite:///PATH (a file, created on first use)",
-    "sqlite:// (in memory)",
-    "postgresql://USER@HOST:PORT/DB or postgresql+psycopg://...",
-)
 
 
 def default_store_url() -> str:
@@ -26,8 +21,6 @@ def default_store_url() -> str:
 
 def open_backend(url: str | None = None, *, options: SelectOptions = DEFAULT_OPTIONS) -> CRMBackend:
     """Open the store at ``url`` (the default file when ``None``)."""
-    from crm_tools.backends.sql import SqlBackend
-
     url = default_store_url() if url is None else url
     scheme = url.split(":", 1)[0].lower() if isinstance(url, str) else ""
     if scheme == "sqlite" or scheme.startswith(("postgresql", "postgres")):

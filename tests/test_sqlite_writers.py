@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import converso.sqlite_writers as sqlite_writers_module
-from converso.sqlite_writers import writers_of
+import converso.storage.sqlite_writers as sqlite_writers_module
+from converso.storage.sqlite_writers import writers_of
 
 # The child loads the module by path: importing the converso package costs ~0.7 s.
 _HOLDER = f"""

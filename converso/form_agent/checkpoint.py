@@ -13,7 +13,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from converso.sqlite_writers import SqliteWriters, writers_of
+from converso.storage.sqlite_writers import SqliteWriters, writers_of
 
 CheckpointerSpec = BaseCheckpointSaver | str | Path | sqlite3.Connection | Any | None
 
@@ -64,7 +64,7 @@ def _commit_without_fsync(connection: sqlite3.Connection) -> None:
 
 
 class QueuedSqliteSaver(SqliteSaver):
-    """A SqliteSaver whose writes queue with the file's other writers (see converso.sqlite_writers):
+    """A SqliteSaver whose writes queue with the file's other writers (see converso.storage.sqlite_writers):
     several server workers share one checkpoint file."""
 
     def __init__(self, conn: sqlite3.Connection, writers: SqliteWriters) -> None:

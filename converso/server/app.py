@@ -39,7 +39,7 @@ from converso.server.protocol import (
     parse_client_frame,
     to_jsonable,
 )
-from converso.threads import ThreadLocks, thread_locks_for
+from converso.server.thread_locks import ThreadLocks, thread_locks_for
 
 log = logging.getLogger("converso.server")
 

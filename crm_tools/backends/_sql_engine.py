@@ -25,10 +25,9 @@ from sqlalchemy import Engine, create_engine, create_mock_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from converso.sqlite_writers import SqliteWriters, writers_of
+from converso.storage.sqlite_writers import SqliteWriters, writers_of
 from crm_tools.backends._sql_schema import metadata
-from crm_tools.errors import StoreURLError
-from crm_tools.store import ACCEPTED_STORE_URLS
+from crm_tools.errors import ACCEPTED_STORE_URLS, StoreURLError
 
 _SQLITE_PRAGMAS = ("PRAGMA foreign_keys=ON",)
 _SQLITE_FILE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")

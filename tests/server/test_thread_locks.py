@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import converso.threads as threads_module
-from converso.threads import (
+import converso.server.thread_locks as threads_module
+from converso.server.thread_locks import (
     FileThreadLocks,
     LocalThreadLocks,
     PostgresThreadLocks,
@@ -20,7 +20,7 @@ from converso.threads import (
     thread_locks_for,
 )
 
-# The children load converso/threads.py by path: importing the converso package costs ~0.7 s.
+# The children load converso/server/thread_locks.py by path: importing the converso package costs ~0.7 s.
 _LOAD_THREADS = f"""
 import importlib.util
 spec = importlib.util.spec_from_file_location("threads", {str(Path(threads_module.__file__))!r})

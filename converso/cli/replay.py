@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from converso.cli_transcript import print_turn
+from converso.cli.transcript import print_turn
 from converso.testing.cassette import CassetteError, load_cassette
 from converso.testing.replay import replay as run_replay
 from converso.testing.world import UnknownWorldError

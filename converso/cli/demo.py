@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.rule import Rule
 
-from converso.cli_transcript import print_records, print_turn
+from converso.cli.transcript import print_records, print_turn
 from converso.testing.cassette import Cassette, load_cassette
 from converso.testing.replay import replay
 

@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from converso.apps import App, AppOptions, load_app_factory, model_settings, user_data_dir
-from converso.cli_common import (
+from converso.cli.options import (
     ApiKeyOption,
     AppOption,
     BaseUrlOption,

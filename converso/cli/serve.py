@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from converso.apps import App, AppOptions, load_app_factory, model_settings, user_data_dir
-from converso.cli_common import (
+from converso.cli.options import (
     ApiKeyOption,
     AppOption,
     BaseUrlOption,

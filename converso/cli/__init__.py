@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from converso import cli_chat, cli_serve
-from converso.cli_demo import demo
-from converso.cli_replay import replay
+from converso.cli import chat, serve
+from converso.cli.demo import demo
+from converso.cli.replay import replay
 
 app = typer.Typer(help="converso: a form-filling conversational agent over a CRM.", no_args_is_help=True)
 app.command()(demo)
 app.command()(replay)
-cli_chat.register(app)
-cli_serve.register(app)
+chat.register(app)
+serve.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Storage infrastructure shared by the engine and the servers (no agent logic)."""
