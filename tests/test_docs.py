@@ -1,0 +1,45 @@
+"""The documentation: the site builds with warnings as errors, and every relative link resolves."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_the_docs_site_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_relative_link_of_the_readme_and_docs_resolves() -> None:
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith(("#", "mailto:")):
+                continue
+            path = target.split("#", 1)[0]
+            if path and not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []
+
+
+def test_nothing_in_the_repository_points_outside_it() -> None:
+    outside = []
+    for path in ROOT.rglob("*"):
+        if not path.is_file() or any(part.startswith(".") or part == "site" for part in path.relative_to(ROOT).parts):
+            continue
+        if path.suffix in {".py", ".md", ".yaml", ".yml", ".toml", ".html", ".js", ".json", ".txt"}:
+            if "../shared" in path.read_text(encoding="utf-8", errors="replace") and path != Path(__file__):
+                outside.append(str(path.relative_to(ROOT)))
+    assert outside == []
