@@ -70,7 +70,7 @@ def data_list(
     limit: Annotated[int, typer.Option(help="At most 200.")] = 60,
     depth: Annotated[int, typer.Option(help="0 or 1.")] = 0,
 ) -> None:
-    """Print one page of records of a store as JSON (the list body of CRM.md)."""
+    """Print one page of records of a store as JSON (the list body of docs/crm.md)."""
     from crm_tools.backends.sql import SqlBackend
     from crm_tools.errors import CRMError
 

@@ -1,4 +1,4 @@
-"""The CRM agent environment server: the WebSocket protocol of CRM.md over our SQL store.
+"""The CRM agent environment server: the WebSocket protocol of docs/env-protocol.md over our SQL store.
 
 Episode mode (default): every connection gets its own in-memory SQLite CRM, freed when it closes.
 Store mode (``store=URL``): every connection shares one durable CRM.

@@ -1,4 +1,4 @@
-"""The one error type of the CRM, shaped like Twenty's REST error bodies (see CRM.md)."""
+"""The one error type of the CRM, shaped like Twenty's REST error bodies (see docs/crm.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 class CRMError(Exception):
     """A CRM-level failure: bad query, unknown record, invalid value, duplicate.
 
-    ``body()`` gives the response body of CRM.md: ``{"statusCode", "error", "messages", "code"}``,
+    ``body()`` gives the response body of docs/crm.md: ``{"statusCode", "error", "messages", "code"}``,
     where ``error`` is ``BadRequestException`` for 400 and ``NotFoundException`` for 404.
     """
 

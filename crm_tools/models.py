@@ -1,4 +1,4 @@
-"""Record models of the CRM (CRM.md "Records") and the field catalogue derived from them.
+"""Record models of the CRM (docs/crm.md "Records") and the field catalogue derived from them.
 
 Each field is declared once, as an annotated type carrying a ``Kind`` marker; the query parser, the
 SQL schema and the response shaping all read the catalogue built from these models, so a field's
@@ -265,7 +265,7 @@ class Currency(_Strict):
 
     @model_validator(mode="after")
     def _default_currency(self) -> Currency:
-        # An amount without a currency is in USD (CRM.md); no amount means no currency either.
+        # An amount without a currency is in USD (docs/crm.md); no amount means no currency either.
         if self.amountMicros is not None and self.currencyCode is None:
             self.currencyCode = "USD"
         return self

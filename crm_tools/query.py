@@ -1,4 +1,4 @@
-"""The list query grammar of CRM.md: ``filter``, ``order_by``, ``limit``, cursors and ``depth``.
+"""The list query grammar of docs/crm.md: ``filter``, ``order_by``, ``limit``, cursors and ``depth``.
 
 Text in, a typed ``ListQuery`` out; no SQL here. Every failure is a 400 ``CRMError`` whose message
 says what was received and what is accepted, in Twenty's wording where Twenty has one.
@@ -566,7 +566,7 @@ def parse_list_query(
 def list_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
     """Request parameters → keyword arguments of ``CRMBackend.list``; unknown names are refused.
 
-    ``cursor`` is the legacy alias of ``starting_after`` (CRM.md, environment protocol).
+    ``cursor`` is the legacy alias of ``starting_after`` (docs/env-protocol.md).
     """
     unknown = [name for name in params if name not in PAGING_PARAMS]
     if unknown:

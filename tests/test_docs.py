@@ -48,3 +48,15 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
         if "../shared" in path.read_text(encoding="utf-8", errors="replace"):
             outside.append(str(path.relative_to(ROOT)))
     assert outside == []
+
+
+def test_the_writing_forms_example_runs_and_books_once() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "examples" / "first_form.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    # The script asserts one booking itself; the last line is what was written, after the "yes".
+    assert "'guest': 'Ada Lovelace', 'nights': 2" in result.stdout.splitlines()[-1]

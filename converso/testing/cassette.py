@@ -1,4 +1,4 @@
-"""Conversation cassettes (CASSETTES.md): YAML scripts of a conversation, as typed objects.
+"""Conversation cassettes (docs/cassettes.md): YAML scripts of a conversation, as typed objects.
 
 Loading validates everything up front, so a malformed cassette fails with the file, the turn, the
 model call and the key that is wrong, before any conversation runs. ``cassette_to_yaml`` is the
@@ -34,7 +34,7 @@ _FORM_KEYS = ("name", "state", "values")
 
 
 class CassetteError(ValueError):
-    """A cassette that does not follow CASSETTES.md; the message names the file, turn and key."""
+    """A cassette that does not follow docs/cassettes.md; the message names the file, turn and key."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Cassette:
     turns: tuple[Turn, ...]
     now: datetime = DEFAULT_NOW
     crm: CRMSetting = field(default_factory=CRMSetting)
-    # Which registered world (tools + records) the conversation runs in; CASSETTES.md cassettes use "crm".
+    # Which registered world (tools + records) the conversation runs in; docs/cassettes.md cassettes use "crm".
     world: str = "crm"
     expect_crm: dict[str, tuple[dict[str, Any], ...]] | None = None
     source: Path | None = None
@@ -353,7 +353,7 @@ def _kind(value: Any) -> str:
 
 
 def cassette_to_data(cassette: Cassette) -> dict[str, Any]:
-    """The plain YAML structure of ``cassette``, with the keys in the order CASSETTES.md shows them."""
+    """The plain YAML structure of ``cassette``, with the keys in the order docs/cassettes.md shows them."""
     data: dict[str, Any] = {"name": cassette.name}
     data["now"] = cassette.now.astimezone(UTC).isoformat().replace("+00:00", "Z")
     data["crm"] = "empty" if cassette.crm.seed is None else {"seed": cassette.crm.seed}

@@ -108,7 +108,7 @@ class SqlWriter:
                     return f"{col} LIKE {self._param(params, value)}"
                 return f"lower({col}) LIKE {self._param(params, value.replace(chr(92), chr(92) * 2).lower())}"
             case "is":
-                # Empty text counts as null (CRM.md).
+                # Empty text counts as null (docs/crm.md).
                 if value == "NULL":
                     return f"({col} IS NULL OR {col} = '')" if textual else f"{col} IS NULL"
                 return f"({col} IS NOT NULL AND {col} <> '')" if textual else f"{col} IS NOT NULL"

@@ -3,7 +3,7 @@
 Object names are Twenty's singular names: ``company``, ``person``, ``opportunity``, ``note``,
 ``task``, and the link objects ``noteTarget`` and ``taskTarget``. Record payloads use Twenty's
 nested composite fields (``{"name": {"firstName": ..., "lastName": ...}}``). Every method returns
-the response body of CRM.md for its operation and raises ``CRMError`` for any CRM-level failure.
+the response body of docs/crm.md for its operation and raises ``CRMError`` for any CRM-level failure.
 """
 
 from __future__ import annotations

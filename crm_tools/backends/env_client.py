@@ -1,4 +1,4 @@
-"""``EnvBackend``: the ``CRMBackend`` that speaks the CRM env protocol (CRM.md) as a client.
+"""``EnvBackend``: the ``CRMBackend`` that speaks the CRM env protocol (docs/env-protocol.md) as a client.
 
 Each call becomes one ``step`` frame; the observation comes back as the response body, or as a
 ``CRMError`` when the step failed. The connection opens lazily, with a ``reset`` that tells us

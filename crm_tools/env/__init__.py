@@ -1,1 +1,1 @@
-"""The CRM agent environment protocol (CRM.md): action vocabulary, frames, keys, sessions."""
+"""The CRM agent environment protocol (docs/env-protocol.md): action vocabulary, frames, keys, sessions."""

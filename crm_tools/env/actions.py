@@ -4,7 +4,7 @@ One table serves both directions: the server reads an ACTION into a ``Call`` on 
 and the env client turns a ``CRMBackend`` call into an ACTION. Keeping one table means the two
 sides cannot drift apart.
 
-The vocabulary of CRM.md cannot carry every Twenty field (no address city, no ARR, no currency,
+The vocabulary of docs/env-protocol.md cannot carry every Twenty field (no address city, no ARR, no currency,
 no way to clear a value) nor every object (no get_note, no note targets on their own). Our server
 accepts a documented superset, marked ``standard=False`` below and advertised as ``EXTENSION`` in
 the metadata of the reset observation; the env client uses it only when the server advertises it,
@@ -259,7 +259,7 @@ def _check_value(name: str, kind: Kind, value: Any) -> Any:
 def _unknown_field_message(name: str) -> str:
     close = difflib.get_close_matches(name, sorted(KNOWN_FIELDS), n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"Unknown action field '{name}'.{hint} The fields are listed under ACTION in CRM.md."
+    return f"Unknown action field '{name}'.{hint} The fields are listed under ACTION in docs/env-protocol.md."
 
 
 def _set_path(payload: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -1,4 +1,4 @@
-"""Frames of the CRM env protocol (CRM.md): JSON text objects with a ``type`` and ``data``.
+"""Frames of the CRM env protocol (docs/env-protocol.md): JSON text objects with a ``type`` and ``data``.
 
 Pure functions, no I/O: the server and the client only move these strings over a socket.
 """
@@ -18,7 +18,7 @@ CLIENT_TYPES = ("reset", "step", "state", "close")
 
 
 class FrameError(Exception):
-    """A frame the receiver cannot act on; ``code`` is the error code of CRM.md."""
+    """A frame the receiver cannot act on; ``code`` is the error code of docs/env-protocol.md."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
@@ -102,7 +102,7 @@ def observation(
     reward: float | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """OBS of CRM.md; exactly these keys, since the public client's model forbids others."""
+    """OBS of docs/env-protocol.md; exactly these keys, since the public client's model forbids others."""
     return {
         "success": success,
         "error": error,

@@ -1,4 +1,4 @@
-"""List queries against real stores: every CRM.md filter vector, ordering, paging and depth."""
+"""List queries against real stores: every docs/crm.md filter vector, ordering, paging and depth."""
 
 from __future__ import annotations
 

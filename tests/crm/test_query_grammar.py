@@ -1,4 +1,4 @@
-"""The list query grammar of CRM.md, parsed without any store: test vectors and error messages."""
+"""The list query grammar of docs/crm.md, parsed without any store: test vectors and error messages."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def p(node: object) -> tuple[str, str, object]:
     return (node.field.path, node.comparator, node.value)
 
 
-# -- the test vectors of CRM.md ---------------------------------------------------------------
+# -- the test vectors of docs/crm.md ---------------------------------------------------------------
 
 
 def test_quoted_value_keeps_its_comma() -> None:

@@ -165,7 +165,7 @@ def test_against_a_store_a_keyed_create_is_repeated_after_a_drop(store_url: str)
 
 @pytest.fixture
 def standard_server() -> Iterator[BackgroundEnvServer]:
-    """A server that speaks only the vocabulary of CRM.md, like one we do not control."""
+    """A server that speaks only the vocabulary of docs/env-protocol.md, like one we do not control."""
     with BackgroundEnvServer(api_keys=[API_KEY], advertise_extensions=False) as server:
         yield server
 

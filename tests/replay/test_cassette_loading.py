@@ -1,4 +1,4 @@
-"""Loading cassettes: the CASSETTES.md format becomes typed objects; mistakes name file, turn and key."""
+"""Loading cassettes: the docs/cassettes.md format becomes typed objects; mistakes name file, turn and key."""
 
 from __future__ import annotations
 
