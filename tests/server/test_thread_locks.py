@@ -94,7 +94,11 @@ async def acquired_within(locks: ThreadLocks, thread_id: str, seconds: float) ->
 
 
 async def overlapping_turns(locks_for_each_turn: list[ThreadLocks], thread_ids: list[str]) -> int:
-    """Run one short 'turn' per lock object; return the most turns ever inside at once."""
+    """Run one short 'turn' per lock object; return the most turns ever inside at once.
+
+    For exclusion only: a broken lock shows as more than one turn inside, however the turns are
+    scheduled, while a working one can never give more than one.
+    """
     inside = 0
     most = 0
 
@@ -103,11 +107,33 @@ async def overlapping_turns(locks_for_each_turn: list[ThreadLocks], thread_ids: 
         async with locks.hold(thread_id):
             inside += 1
             most = max(most, inside)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
             inside -= 1
 
     await asyncio.gather(*(turn(lk, t) for lk, t in zip(locks_for_each_turn, thread_ids, strict=True)))
     return most
+
+
+async def all_held_at_once(locks_for_each_turn: list[ThreadLocks], thread_ids: list[str]) -> bool:
+    """Whether every turn can be inside its lock at the same moment.
+
+    Each turn waits, lock held, at a barrier that opens only when all of them have arrived: locks
+    that serialized the turns would leave the barrier short forever. Nothing depends on how fast
+    the machine is; the timeout only ends a test whose locks are wrong.
+    """
+    barrier = asyncio.Barrier(len(thread_ids))
+
+    async def turn(locks: ThreadLocks, thread_id: str) -> None:
+        async with locks.hold(thread_id):
+            await barrier.wait()
+
+    turns = [turn(lk, t) for lk, t in zip(locks_for_each_turn, thread_ids, strict=True)]
+    try:
+        async with asyncio.timeout(60):
+            await asyncio.gather(*turns)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def test_turns_of_one_thread_never_overlap_in_a_process() -> None:
@@ -117,7 +143,7 @@ async def test_turns_of_one_thread_never_overlap_in_a_process() -> None:
 
 async def test_turns_of_different_threads_run_concurrently() -> None:
     locks = LocalThreadLocks()
-    assert await overlapping_turns([locks] * 3, ["a", "b", "c"]) == 3
+    assert await all_held_at_once([locks] * 3, ["a", "b", "c"])
 
 
 async def test_local_locks_are_forgotten_when_nobody_holds_them() -> None:
@@ -193,7 +219,7 @@ async def test_turns_of_one_thread_never_overlap_across_workers(postgres_databas
 async def test_workers_run_different_threads_concurrently(postgres_database: str) -> None:
     workers = [PostgresThreadLocks(postgres_database) for _ in range(3)]
     try:
-        assert await overlapping_turns(workers, ["x", "y", "z"]) == 3
+        assert await all_held_at_once(workers, ["x", "y", "z"])
     finally:
         for worker in workers:
             await worker.aclose()
@@ -227,7 +253,7 @@ async def test_one_worker_runs_many_threads_at_once_on_one_connection(postgres_d
     # A turn waits on the model for seconds: the turns in flight must not be capped by a pool size.
     worker = PostgresThreadLocks(postgres_database)
     try:
-        assert await overlapping_turns([worker] * 200, [f"t{i}" for i in range(200)]) == 200
+        assert await all_held_at_once([worker] * 200, [f"t{i}" for i in range(200)])
     finally:
         await worker.aclose()
 
