@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from converso.json_depth import MAX_JSON_DEPTH, JsonTooDeepError, loads_bounded
+
 PROTOCOL_VERSION = "converso.v1"
 THREAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _THREAD_ID_RE = re.compile(THREAD_ID_PATTERN)
@@ -88,10 +90,15 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
             ErrorCode.INVALID_FRAME, "Binary frames are not accepted; send JSON as a text frame."
         )
     try:
-        data = json.loads(raw)
+        data = loads_bounded(raw, MAX_JSON_DEPTH)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             ErrorCode.INVALID_JSON, f"The frame is not valid JSON ({exc.msg} at position {exc.pos})."
+        ) from None
+    except JsonTooDeepError as exc:
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON,
+            f"The frame is refused: its {exc}; a frame is one flat JSON object.",
         ) from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "A frame must be a JSON object with a 'type' field.")

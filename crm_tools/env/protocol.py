@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import orjson
 
+from converso.json_depth import MAX_JSON_DEPTH, JsonTooDeepError, check_depth, loads_bounded
+
 SUBPROTOCOL_PREFIX = "crm-v1."
 
 ErrorCode = Literal["INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "EXECUTION_ERROR", "CAPACITY_REACHED"]
@@ -45,13 +47,23 @@ def _decode(raw: str | bytes) -> dict[str, Any]:
         value = _strict_decode(raw)
     if not isinstance(value, dict):
         raise FrameError("INVALID_JSON", f"A frame is a JSON object, got {type(value).__name__}")
+    try:
+        check_depth(raw, value, MAX_JSON_DEPTH)
+    except JsonTooDeepError as exc:
+        raise _too_deep(exc) from None
     return value
+
+
+def _too_deep(exc: JsonTooDeepError) -> FrameError:
+    return FrameError("INVALID_JSON", f"The frame is refused: its {exc}; an ACTION is one flat object")
 
 
 def _strict_decode(raw: str) -> Any:
     # The standard parser says what is wrong in words people know (and still reads NaN/Infinity).
     try:
-        value = json.loads(raw)
+        value = loads_bounded(raw, MAX_JSON_DEPTH)
+    except JsonTooDeepError as exc:
+        raise _too_deep(exc) from None
     except ValueError as exc:
         raise FrameError("INVALID_JSON", f"The frame is not valid JSON: {exc}") from None
     if not isinstance(value, dict):

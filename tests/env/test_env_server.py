@@ -183,6 +183,23 @@ def test_state_reports_counts_steps_and_last_action(env_server: BackgroundEnvSer
         ),
         ({"type": "step", "data": "list_companies"}, "VALIDATION_ERROR"),
         ({"type": "reset", "data": {"seed": "x"}}, "VALIDATION_ERROR"),
+        # Deeply nested JSON within the frame size limit (found by an attack run).
+        ("[" * 5000 + "]" * 5000, "INVALID_JSON"),
+        ('{"a":' * 2500 + "1" + "}" * 2500, "INVALID_JSON"),
+        (
+            '{"type": "step", "data": {"action_type": "list_companies", "filter": '
+            + "[" * 900
+            + "]" * 900
+            + "}}",
+            "INVALID_JSON",
+        ),
+        (
+            '{"type": "step", "data": {"action_type": "create_company", "company_name": '
+            + "[" * 40
+            + "]" * 40
+            + "}}",
+            "INVALID_JSON",
+        ),
     ],
 )
 def test_a_bad_frame_gets_its_error_code_and_the_connection_survives(

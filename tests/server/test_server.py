@@ -82,6 +82,28 @@ async def test_a_silent_client_is_dropped_after_the_auth_timeout(make_agent: Any
     assert frame["code"] == "auth_timeout"
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[" * 5000 + "]" * 5000,
+        '{"a":' * 2500 + "1" + "}" * 2500,
+        '{"type": "open", "thread_id": ' + "[" * 900 + "]" * 900 + "}",
+        '{"type": "message", "text": ' + "[" * 40 + "]" * 40 + "}",
+    ],
+    ids=["array-5000", "object-2500", "value-900", "value-40"],
+)
+async def test_deeply_nested_json_is_invalid_json_and_the_connection_stays_open(
+    make_agent: Any, state_url: str, frame: str
+) -> None:
+    async with running(make_agent([]), state_url) as server, client_of(server) as client:
+        await client.auth()
+        await client.ws.send(frame)
+        error = await client.recv()
+        assert error["code"] == "invalid_json" and "nest deeper than 32 levels" in error["message"]
+        await client.send(type="ping")
+        assert await client.recv() == {"type": "pong"}
+
+
 async def test_a_message_before_opening_a_thread_is_refused(make_agent: Any, state_url: str) -> None:
     async with running(make_agent([]), state_url) as server, client_of(server) as client:
         await client.auth()
