@@ -262,6 +262,11 @@ def _unknown_field_message(name: str) -> str:
     return f"Unknown action field '{name}'.{hint} The fields are listed under ACTION in docs/env-protocol.md."
 
 
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _set_path(payload: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     target = payload
     for key in path[:-1]:
@@ -353,7 +358,12 @@ def parse_action(action: Any) -> Call:
         accepted = [*fields, *link_names] if takes_record else []
         raise _not_applicable(spec.action_type, misplaced, accepted)
     if needs_id and (not isinstance(record_id, str) or not record_id):
-        raise CRMError(f"{spec.action_type} needs 'record_id', the id of the record", code="INVALID_ACTION")
+        singular, plural = _NAMES[object_name or ""]
+        raise CRMError(
+            f"{spec.action_type} needs 'record_id', the id of the {singular.replace('_', ' ')} as a string "
+            f"(from list_{plural} or create_{singular}); received {_preview(record_id)}",
+            code="INVALID_ACTION",
+        )
 
     key = given.get("idempotency_key")
     if key is not None and (spec.operation != "create" or not isinstance(key, str)):

@@ -114,9 +114,16 @@ class Session:
         )
 
     def step(self, action: Any) -> dict[str, Any]:
-        """The OBS of one ACTION; raises ``ActionShapeError`` for a malformed one."""
-        call = parse_action(action) if not isinstance(action, Call) else action
-        self.last_action = action.get("action_type") if isinstance(action, dict) else call.operation
+        """The OBS of one ACTION; raises ``ActionShapeError`` for a malformed one.
+
+        An action that is well-formed but meaningless (a ``get`` without ``record_id``, a field
+        another action type takes) fails the step like any CRM error: the agent reads why.
+        """
+        try:
+            call = parse_action(action) if not isinstance(action, Call) else action
+        except CRMError as exc:
+            call, refused = None, exc
+        self.last_action = action.get("action_type") if isinstance(action, dict) else action.operation
         if self.done:
             return observation(
                 success=False,
@@ -126,6 +133,8 @@ class Session:
             )
         self.step_count += 1
         try:
+            if call is None:
+                raise refused
             body = self._execute(call)
         except CRMError as exc:
             self.last_success = False
