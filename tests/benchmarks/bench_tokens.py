@@ -1,65 +1,89 @@
-"""Prompt tokens of one CRM conversation: converso's forms against a flat-tool ReAct agent.
+"""Prompt tokens of a CRM conversation, raw and as billed under prefix caching: converso's forms against
+a flat-tool agent.
 
-The conversation creates a company, a person at it and an opportunity for them, with the user
-confirming each record. Both agents are driven by a ScriptedChatModel making the choices a capable
-model would make, and both write to a real in-memory CRM. Every request the model receives is
-counted as sent: system prompt + messages (OpenAI format) + tool schemas, o200k tokens via bpe_openai.
-"Fixed" tokens are the system prompt and the tool schemas, which every call pays again.
+The conversation creates a company, a person at it and an opportunity for them, the user confirming each
+record (6 user turns); the 12-turn run does it twice, for a second company. Both agents are driven by a
+ScriptedChatModel making the choices a capable model would make, and both write to a real in-memory CRM.
+The flat agent is a LangGraph ReAct agent with the Construct Labs SDK's 22 tool schemas and its system
+prompt. The engine runs on a clock that ticks in real time (from a fixed date, so "closing 1 Dec" always
+means the same day): a prompt that carried the time to the microsecond would differ on every call.
 
-Run: python tests/benchmarks/bench_tokens.py
+Every request is counted as a provider sees it: the tool definitions first, then the messages (OpenAI
+format), o200k tokens via bpe_openai. Caching is counted as OpenAI and Anthropic do it: a request reads
+from the cache the longest prefix it shares with an earlier request of the same conversation, if that is
+at least 1,024 tokens, in steps of 128. Billed input tokens = uncached + cached x the cached price
+(0.5, 0.25 and 0.1 of the full price: OpenAI and Gemini, the newest OpenAI models, Anthropic).
+
+Run: python tests/benchmarks/bench_tokens.py        (needs the compat extra for the SDK's schemas)
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bpe_openai
 from langchain_core.messages import HumanMessage, SystemMessage, convert_to_openai_messages
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import create_react_agent
-from pydantic import BaseModel, Field
 
 from converso.form_agent import FormAgentExecutor
 from converso.testing import ScriptedChatModel, ScriptedRequest
 from crm_tools.backends.base import PLURALS, CRMBackend
 from crm_tools.backends.sql import SqlBackend
 from crm_tools.errors import CRMError
-from crm_tools.tools import CompactTool
 from crm_tools.toolset import build_tools
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ENCODING = bpe_openai.get_encoding("o200k_base")
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP_TOKENS = 128
+CACHED_PRICES = (0.5, 0.25, 0.1)
 
-USER_TURNS = [
-    "Add a company: Acme Robotics, acme-robotics.com, about 120 people.",
-    "Yes, save it.",
-    "Add Jane Doe, CTO at Acme Robotics, jane@acme-robotics.com.",
-    "Yes.",
-    "Create an opportunity 'Acme Robotics pilot' for 50k, closing 1 Dec, with Jane as the contact.",
-    "Confirm.",
+
+def real_clock() -> Callable[[], datetime]:
+    """START, moving on in real time from the first reading."""
+    origin = time.perf_counter()
+    return lambda: START + timedelta(seconds=time.perf_counter() - origin)
+
+
+@dataclass(frozen=True)
+class Deal:
+    """One round of the conversation: a company, a person at it, an opportunity for them."""
+
+    company: str
+    domain: str
+    employees: int
+    first_name: str
+    last_name: str
+    job_title: str
+    amount: int
+
+    @property
+    def email(self) -> str:
+        return f"{self.first_name.lower()}@{self.domain}"
+
+    def user_turns(self) -> list[str]:
+        return [
+            f"Add a company: {self.company}, {self.domain}, about {self.employees} people.",
+            "Yes, save it.",
+            f"Add {self.first_name} {self.last_name}, {self.job_title} at {self.company}, {self.email}.",
+            "Yes.",
+            f"Create an opportunity '{self.company} pilot' for {self.amount // 1000}k, closing 1 Dec, with "
+            f"{self.first_name} as the contact.",
+            "Confirm.",
+        ]
+
+
+DEALS = [
+    Deal("Acme Robotics", "acme-robotics.com", 120, "Jane", "Doe", "CTO", 50_000),
+    Deal("Bolt Dynamics", "bolt-dynamics.com", 80, "John", "Roe", "CFO", 30_000),
 ]
-
-
-@dataclass
-class CallCost:
-    fixed: int
-    total: int
-
-
-def tokens(value: Any) -> int:
-    return len(ENCODING.encode(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)))
-
-
-def cost(request: ScriptedRequest) -> CallCost:
-    messages = convert_to_openai_messages(request.messages)
-    system = [m for m in messages if m.get("role") == "system"]
-    fixed = tokens(system) + tokens(request.tool_schemas)
-    return CallCost(fixed=fixed, total=tokens(messages) + tokens(request.tool_schemas))
 
 
 def call(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -68,142 +92,79 @@ def call(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
 
 # -- converso -------------------------------------------------------------------------------------------
 
-CONVERSO_SCRIPT: list[list[Any]] = [
-    [
-        call("CreateCompanyStart"),
-        call(
-            "CreateCompanyUpdate", {"name": "Acme Robotics", "domain": "acme-robotics.com", "employees": 120}
-        ),
-    ],
-    [call("CreateCompanyFinalize", {"confirm": True})],
-    [
-        call("CreatePersonStart"),
-        call(
-            "CreatePersonUpdate",
-            {
-                "first_name": "Jane",
-                "last_name": "Doe",
-                "job_title": "CTO",
-                "email": "jane@acme-robotics.com",
-                "company": "Acme Robotics",
-            },
-        ),
-    ],
-    [call("CreatePersonFinalize", {"confirm": True})],
-    [
-        call("CreateOpportunityStart"),
-        call(
-            "CreateOpportunityUpdate",
-            {
-                "name": "Acme Robotics pilot",
-                "amount": 50000,
-                "close_date": "1 Dec",
-                "company": "Acme Robotics",
-                "point_of_contact": "jane@acme-robotics.com",
-            },
-        ),
-    ],
-    [call("CreateOpportunityFinalize", {"confirm": True})],
-]
+
+def converso_script(deal: Deal) -> list[list[Any]]:
+    return [
+        [
+            call("CreateCompanyStart"),
+            call(
+                "CreateCompanyUpdate",
+                {"name": deal.company, "domain": deal.domain, "employees": deal.employees},
+            ),
+        ],
+        [call("CreateCompanyFinalize", {"confirm": True})],
+        [
+            call("CreatePersonStart"),
+            call(
+                "CreatePersonUpdate",
+                {
+                    "first_name": deal.first_name,
+                    "last_name": deal.last_name,
+                    "job_title": deal.job_title,
+                    "email": deal.email,
+                    "company": deal.company,
+                },
+            ),
+        ],
+        [call("CreatePersonFinalize", {"confirm": True})],
+        [
+            call("CreateOpportunityStart"),
+            call(
+                "CreateOpportunityUpdate",
+                {
+                    "name": f"{deal.company} pilot",
+                    "amount": deal.amount,
+                    "close_date": "1 Dec",
+                    "company": deal.company,
+                    "point_of_contact": deal.email,
+                },
+            ),
+        ],
+        [call("CreateOpportunityFinalize", {"confirm": True})],
+    ]
 
 
-def run_converso(crm: CRMBackend) -> tuple[list[ScriptedRequest], list[str]]:
+def run_converso(crm: CRMBackend, deals: list[Deal]) -> tuple[list[ScriptedRequest], list[tuple[str, str]]]:
     model = ScriptedChatModel(responses=[])
     ids = (f"form-{n}" for n in itertools.count(1))
     replies = []
     with FormAgentExecutor(
-        tools=build_tools(crm), model=model, clock=lambda: NOW, id_factory=lambda: next(ids)
+        tools=build_tools(crm), model=model, clock=real_clock(), id_factory=lambda: next(ids)
     ) as agent:
-        for text, answers in zip(USER_TURNS, CONVERSO_SCRIPT, strict=True):
-            model.extend(answers)
-            replies.append(agent.send("bench", text).text)
+        for deal in deals:
+            for text, answers in zip(deal.user_turns(), converso_script(deal), strict=True):
+                model.extend(answers)
+                replies.append((text, agent.send("bench", text).text))
+                assert model.remaining == 0
     return model.requests, replies
 
 
-# -- the flat agent: one plain tool per CRM operation ---------------------------------------------------
-
-FLAT_SYSTEM_PROMPT = (
-    "You are a CRM assistant. Use the tools to read and write the CRM. Before you create, change or "
-    "delete a record, show the user exactly what you will write and wait for their confirmation. "
-    f"Current date and time: {NOW.isoformat()} ({NOW:%A})."
-)
+# -- the flat agent: the Construct Labs SDK's tools and system prompt -------------------------------------
 
 
-class ListArgs(BaseModel):
-    filter: str | None = Field(
-        None,
-        description="Filter, e.g. 'name[ilike]:\"%acme%\"' or 'stage[in]:[NEW,WON]'; comma is AND; "
-        "comparators eq neq gt gte lt lte in containsAny is startsWith endsWith like ilike; groups or(...), "
-        "and(...), not(...)",
-    )
-    order_by: str | None = Field(None, description="Sort, e.g. 'createdAt[DescNullsLast],name[ASC]'")
-    limit: int | None = Field(None, description="Page size, 1-200 (default 60)")
-    starting_after: str | None = Field(None, description="Cursor: the endCursor of the previous page")
-    ending_before: str | None = Field(None, description="Cursor: the startCursor of the next page")
-    depth: int | None = Field(None, description="0: fields only; 1: embed related records")
+def flat_system_prompt(now: datetime) -> str:
+    """The SDK's system prompt, with the date a flat agent needs to read "closing 1 Dec" (to the day, so
+    the prompt stays the same all day and takes nothing from the flat agent's caching)."""
+    from construct_labs_crm_env.client import CrmAgentEnv
+
+    sdk_prompt = CrmAgentEnv._default_system_prompt(object.__new__(CrmAgentEnv))
+    return f"{sdk_prompt}\n\nToday is {now:%Y-%m-%d (%A)}."
 
 
-class RecordIdArgs(BaseModel):
-    record_id: str = Field(description="The record's UUID")
+def _sdk_tool_definitions() -> list[dict[str, Any]]:
+    from construct_labs_crm_env.tools import DEFAULT_TOOLS
 
-
-class CompanyArgs(BaseModel):
-    company_name: str = Field(description="Company name")
-    company_domain: str | None = Field(None, description="Web domain, e.g. acme.com")
-    company_address: str | None = Field(None, description="Street address")
-    company_employees: int | None = Field(None, description="Number of employees")
-
-
-class PersonArgs(BaseModel):
-    person_first_name: str = Field(description="First name")
-    person_last_name: str = Field(description="Last name")
-    person_email: str | None = Field(None, description="Primary email address (unique)")
-    person_phone: str | None = Field(None, description="Primary phone number")
-    person_job_title: str | None = Field(None, description="Job title")
-    person_company_id: str | None = Field(None, description="UUID of the company the person works at")
-
-
-class OpportunityArgs(BaseModel):
-    opportunity_name: str = Field(description="Opportunity name")
-    opportunity_amount: float | None = Field(None, description="Amount in currency units (not micros)")
-    opportunity_currency: str | None = Field(None, description="ISO currency code, default USD")
-    opportunity_stage: str | None = Field(None, description="One of NEW, MEETING, PROPOSAL, WON, LOST")
-    opportunity_close_date: str | None = Field(None, description="Expected close date, ISO 8601")
-    opportunity_company_id: str | None = Field(None, description="UUID of the company")
-    opportunity_person_id: str | None = Field(None, description="UUID of the point of contact (a person)")
-
-
-class NoteArgs(BaseModel):
-    note_title: str | None = Field(None, description="Note title")
-    note_body: str | None = Field(None, description="Note text")
-    note_target_person_id: str | None = Field(None, description="UUID of a person the note is about")
-    note_target_company_id: str | None = Field(None, description="UUID of a company the note is about")
-    note_target_opportunity_id: str | None = Field(
-        None, description="UUID of an opportunity the note is about"
-    )
-
-
-class TaskArgs(BaseModel):
-    task_title: str = Field(description="Task title")
-    task_body: str | None = Field(None, description="Task details")
-    task_due_date: str | None = Field(None, description="Due date, ISO 8601")
-    task_assignee_id: str | None = Field(None, description="UUID of the workspace member assigned")
-    task_status: str | None = Field(None, description="One of TODO, IN_PROGRESS, DONE")
-    task_target_person_id: str | None = Field(None, description="UUID of a person the task is about")
-    task_target_company_id: str | None = Field(None, description="UUID of a company the task is about")
-    task_target_opportunity_id: str | None = Field(
-        None, description="UUID of an opportunity the task is about"
-    )
-
-
-def _with_id(model: type[BaseModel]) -> type[BaseModel]:
-    fields = {
-        name: (info.annotation | None, Field(None, description=info.description))
-        for name, info in model.model_fields.items()
-    }
-    from pydantic import create_model
-
-    return create_model(f"Update{model.__name__}", record_id=(str, Field(description="UUID")), **fields)
+    return [tool["function"] for tool in DEFAULT_TOOLS]
 
 
 def _payload(object_name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -224,244 +185,252 @@ def _payload(object_name: str, args: dict[str, Any]) -> dict[str, Any]:
             data["jobTitle"] = a["job_title"]
         if "company_id" in a:
             data["companyId"] = a["company_id"]
-    else:
+    elif object_name == "opportunity":
         data = {"name": a.get("name")}
         if "amount" in a:
-            data["amount"] = {
-                "amountMicros": round(a["amount"] * 1e6),
-                "currencyCode": a.get("currency", "USD"),
-            }
+            data["amount"] = {"amountMicros": round(a["amount"] * 1e6), "currencyCode": "USD"}
         for key, field in (("stage", "stage"), ("close_date", "closeDate"), ("company_id", "companyId")):
             if key in a:
                 data[field] = a[key]
         if "person_id" in a:
             data["pointOfContactId"] = a["person_id"]
+    else:
+        data = {key: a.get(key) for key in ("title", "body", "status")}
     return {k: v for k, v in data.items() if v is not None}
 
 
-def flat_tools(crm: CRMBackend, tool_class: type[StructuredTool] = StructuredTool) -> list[BaseTool]:
-    def raw(action: Callable[[], dict[str, Any]]) -> str:
-        try:
-            return json.dumps(action(), ensure_ascii=False)
-        except CRMError as exc:
-            return json.dumps(exc.body())
+def _flat_action(crm: CRMBackend, name: str) -> Callable[..., dict[str, Any]]:
+    verb, _, noun = name.partition("_")
+    singular = {plural: singular for singular, plural in PLURALS.items()}.get(noun, noun)
+    paging = ("filter", "order_by", "limit", "starting_after", "ending_before", "depth")
+    actions: dict[str, Callable[..., dict[str, Any]]] = {
+        "list": lambda **kw: crm.list(
+            singular, **{k: v for k, v in kw.items() if k in paging and v is not None}
+        ),
+        "get": lambda record_id, **_: crm.get(singular, record_id),
+        "create": lambda **kw: crm.create(singular, _payload(singular, kw)),
+        "update": lambda record_id, **kw: crm.update(singular, record_id, _payload(singular, kw)),
+        "delete": lambda record_id, **_: crm.delete(singular, record_id),
+        "complete": lambda record_id, **_: crm.update("task", record_id, {"status": "DONE"}),
+        "submit": lambda **kw: {"answer": kw.get("answer")},
+    }
+    return actions[verb]
 
-    tools: list[BaseTool] = []
-    for object_name, args in (
-        ("company", CompanyArgs),
-        ("person", PersonArgs),
-        ("opportunity", OpportunityArgs),
-    ):
-        plural = PLURALS[object_name]
-        tools += [
-            tool_class.from_function(
-                func=lambda _o=object_name, **kw: raw(lambda: crm.create(_o, _payload(_o, kw))),
-                name=f"create_{object_name}",
-                description=f"Create a {object_name}.",
-                args_schema=args,
-            ),
-            tool_class.from_function(
-                func=lambda record_id, _o=object_name, **kw: raw(
-                    lambda: crm.update(_o, record_id, _payload(_o, kw))
-                ),
-                name=f"update_{object_name}",
-                description=f"Update fields of a {object_name}; only the given fields change.",
-                args_schema=_with_id(args),
-            ),
-            tool_class.from_function(
-                func=lambda record_id, _o=object_name: raw(lambda: crm.delete(_o, record_id)),
-                name=f"delete_{object_name}",
-                description=f"Delete a {object_name}.",
-                args_schema=RecordIdArgs,
-            ),
-            tool_class.from_function(
-                func=lambda _o=object_name, **kw: raw(
-                    lambda: crm.list(_o, **{k: v for k, v in kw.items() if v is not None})
-                ),
-                name=f"list_{plural}",
-                description=f"List {plural} with filtering, sorting and cursor paging.",
-                args_schema=ListArgs,
-            ),
-            tool_class.from_function(
-                func=lambda record_id, _o=object_name: raw(lambda: crm.get(_o, record_id)),
-                name=f"get_{object_name}",
-                description=f"Get one {object_name} by id.",
-                args_schema=RecordIdArgs,
-            ),
-        ]
-    tools += [
-        tool_class.from_function(
-            func=lambda **kw: raw(
-                lambda: crm.create("note", {"title": kw.get("note_title"), "body": kw.get("note_body")})
-            ),
-            name="create_note",
-            description="Create a note, optionally linked to a person, company or opportunity.",
-            args_schema=NoteArgs,
-        ),
-        tool_class.from_function(
-            func=lambda **kw: raw(lambda: crm.list("note", **{k: v for k, v in kw.items() if v is not None})),
-            name="list_notes",
-            description="List notes with filtering, sorting and cursor paging.",
-            args_schema=ListArgs,
-        ),
-        tool_class.from_function(
-            func=lambda **kw: raw(lambda: crm.create("task", {"title": kw.get("task_title")})),
-            name="create_task",
-            description="Create a task, optionally linked to a person, company or opportunity.",
-            args_schema=TaskArgs,
-        ),
-        tool_class.from_function(
-            func=lambda record_id, **kw: raw(lambda: crm.update("task", record_id, {})),
-            name="update_task",
-            description="Update fields of a task.",
-            args_schema=_with_id(TaskArgs),
-        ),
-        tool_class.from_function(
-            func=lambda record_id: raw(lambda: crm.update("task", record_id, {"status": "DONE"})),
-            name="complete_task",
-            description="Mark a task as DONE.",
-            args_schema=RecordIdArgs,
-        ),
-        tool_class.from_function(
-            func=lambda **kw: raw(lambda: crm.list("task", **{k: v for k, v in kw.items() if v is not None})),
-            name="list_tasks",
-            description="List tasks with filtering, sorting and cursor paging.",
-            args_schema=ListArgs,
-        ),
+
+def flat_tools(crm: CRMBackend) -> list[BaseTool]:
+    """The SDK's 22 tools, each shown to the model exactly as the SDK defines it, run against ``crm``."""
+
+    def run(action: Callable[..., dict[str, Any]]) -> Callable[..., str]:
+        def tool(**kwargs: Any) -> str:
+            try:
+                return json.dumps(action(**kwargs), ensure_ascii=False)
+            except CRMError as exc:
+                return json.dumps(exc.body())
+
+        return tool
+
+    return [
+        StructuredTool.from_function(
+            func=run(_flat_action(crm, definition["name"])),
+            name=definition["name"],
+            description=definition["description"],
+            args_schema=definition["parameters"],
+        )
+        for definition in _sdk_tool_definitions()
     ]
-    return tools
 
 
-FLAT_SCRIPT: list[list[Any]] = [
-    [
-        "I'll create this company:\n- Name: Acme Robotics\n- Domain: acme-robotics.com\n- Employees: 120\n"
-        "Shall I save it?"
-    ],
-    [
-        call(
-            "create_company",
-            {
-                "company_name": "Acme Robotics",
-                "company_domain": "acme-robotics.com",
-                "company_employees": 120,
-            },
-        ),
-        "Created the company Acme Robotics.",
-    ],
-    [
-        call("list_companies", {"filter": 'name[ilike]:"%acme robotics%"', "limit": 5}),
-        "I'll create this person:\n- Name: Jane Doe\n- Job title: CTO\n- Email: jane@acme-robotics.com\n"
-        "- Company: Acme Robotics\nShall I save it?",
-    ],
-    [
-        lambda request: call(
-            "create_person",
-            {
-                "person_first_name": "Jane",
-                "person_last_name": "Doe",
-                "person_job_title": "CTO",
-                "person_email": "jane@acme-robotics.com",
-                "person_company_id": _company_id_in(request),
-            },
-        ),
-        "Created Jane Doe at Acme Robotics.",
-    ],
-    [
-        call("list_people", {"filter": 'emails.primaryEmail[eq]:"jane@acme-robotics.com"'}),
-        "I'll create this opportunity:\n- Name: Acme Robotics pilot\n- Amount: 50,000 USD\n- Stage: NEW\n"
-        "- Close date: 2026-12-01\n- Company: Acme Robotics\n- Contact: Jane Doe\nShall I save it?",
-    ],
-    [
-        lambda request: call(
-            "create_opportunity",
-            {
-                "opportunity_name": "Acme Robotics pilot",
-                "opportunity_amount": 50000,
-                "opportunity_close_date": "2026-12-01",
-                "opportunity_company_id": _company_id_in(request),
-                "opportunity_person_id": _person_id_in(request),
-            },
-        ),
-        "Created the opportunity Acme Robotics pilot.",
-    ],
-]
+def flat_script(deal: Deal) -> list[list[Any]]:
+    return [
+        [
+            f"I'll create this company:\n- Name: {deal.company}\n- Domain: {deal.domain}\n"
+            f"- Employees: {deal.employees}\nShall I save it?"
+        ],
+        [
+            call(
+                "create_company",
+                {
+                    "company_name": deal.company,
+                    "company_domain": deal.domain,
+                    "company_employees": deal.employees,
+                },
+            ),
+            f"Created the company {deal.company}.",
+        ],
+        [
+            call("list_companies", {"filter": f'name[ilike]:"%{deal.company.lower()}%"', "limit": 5}),
+            f"I'll create this person:\n- Name: {deal.first_name} {deal.last_name}\n- Job title: "
+            f"{deal.job_title}\n- Email: {deal.email}\n- Company: {deal.company}\nShall I save it?",
+        ],
+        [
+            lambda request: call(
+                "create_person",
+                {
+                    "person_first_name": deal.first_name,
+                    "person_last_name": deal.last_name,
+                    "person_job_title": deal.job_title,
+                    "person_email": deal.email,
+                    "person_company_id": _created_id_in(request, "createCompany"),
+                },
+            ),
+            f"Created {deal.first_name} {deal.last_name} at {deal.company}.",
+        ],
+        [
+            call("list_people", {"filter": f'emails.primaryEmail[eq]:"{deal.email}"'}),
+            f"I'll create this opportunity:\n- Name: {deal.company} pilot\n- Amount: {deal.amount:,} USD\n"
+            f"- Stage: NEW\n- Close date: 2026-12-01\n- Company: {deal.company}\n- Contact: "
+            f"{deal.first_name} {deal.last_name}\nShall I save it?",
+        ],
+        [
+            lambda request: call(
+                "create_opportunity",
+                {
+                    "opportunity_name": f"{deal.company} pilot",
+                    "opportunity_amount": deal.amount,
+                    "opportunity_close_date": "2026-12-01",
+                    "opportunity_company_id": _created_id_in(request, "createCompany"),
+                    "opportunity_person_id": _created_id_in(request, "createPerson"),
+                },
+            ),
+            f"Created the opportunity {deal.company} pilot.",
+        ],
+    ]
 
 
-def _company_id_in(request: ScriptedRequest) -> str:
-    for message in convert_to_openai_messages(request.messages):
-        if message.get("role") == "tool" and '"createCompany"' in message["content"]:
-            return json.loads(message["content"])["data"]["createCompany"]["id"]
-    raise AssertionError("no created company in the history")
-
-
-def _person_id_in(request: ScriptedRequest) -> str:
+def _created_id_in(request: ScriptedRequest, key: str) -> str:
     for message in reversed(convert_to_openai_messages(request.messages)):
-        if message.get("role") == "tool" and '"people"' in message["content"]:
-            return json.loads(message["content"])["data"]["people"][0]["id"]
-    raise AssertionError("no listed person in the history")
+        if message.get("role") == "tool" and f'"{key}"' in message["content"]:
+            return json.loads(message["content"])["data"][key]["id"]
+    raise AssertionError(f"no {key} in the history")
 
 
-def run_flat(crm: CRMBackend, tool_class: type[StructuredTool] = StructuredTool) -> list[ScriptedRequest]:
+def run_flat(crm: CRMBackend, deals: list[Deal]) -> list[ScriptedRequest]:
     model = ScriptedChatModel(responses=[])
-    agent = create_react_agent(model, flat_tools(crm, tool_class), prompt=SystemMessage(FLAT_SYSTEM_PROMPT))
+    agent = create_react_agent(model, flat_tools(crm), prompt=SystemMessage(flat_system_prompt(START)))
     messages: list[Any] = []
-    for text, answers in zip(USER_TURNS, FLAT_SCRIPT, strict=True):
-        model.extend(answers)
-        messages = agent.invoke({"messages": [*messages, HumanMessage(text)]})["messages"]
-        assert model.remaining == 0
+    for deal in deals:
+        for text, answers in zip(deal.user_turns(), flat_script(deal), strict=True):
+            model.extend(answers)
+            messages = agent.invoke({"messages": [*messages, HumanMessage(text)]})["messages"]
+            assert model.remaining == 0
     return model.requests
+
+
+# -- what a provider bills ------------------------------------------------------------------------------
+
+
+def request_tokens(request: ScriptedRequest) -> list[int]:
+    """The request's tokens in the order a provider reads them: tool definitions, then the messages."""
+    pieces = [*request.tool_schemas, *convert_to_openai_messages(request.messages)]
+    return [token for piece in pieces for token in ENCODING.encode(json.dumps(piece, ensure_ascii=False))]
+
+
+def _shared_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class CallCost:
+    tools: int
+    raw: int
+    cached: int
+
+
+def costs(requests: list[ScriptedRequest]) -> list[CallCost]:
+    seen: list[list[int]] = []
+    result = []
+    for request in requests:
+        tokens = request_tokens(request)
+        shared = max((_shared_prefix(tokens, earlier) for earlier in seen), default=0)
+        cached = shared // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS if shared >= CACHE_MIN_TOKENS else 0
+        result.append(CallCost(tools=len(request.tools), raw=len(tokens), cached=cached))
+        seen.append(tokens)
+    return result
+
+
+@dataclass
+class Totals:
+    calls: int
+    raw: int
+    cached: int
+
+    def billed(self, cached_price: float) -> float:
+        return self.raw - self.cached + self.cached * cached_price
+
+
+def totals(call_costs: list[CallCost]) -> Totals:
+    return Totals(len(call_costs), sum(c.raw for c in call_costs), sum(c.cached for c in call_costs))
 
 
 # -- report ---------------------------------------------------------------------------------------------
 
 
-def report(label: str, requests: list[ScriptedRequest]) -> list[CallCost]:
-    costs = [cost(request) for request in requests]
-    print(f"\n{label}: {len(costs)} LLM calls, {len(USER_TURNS)} user turns")
-    print("  call  tools  fixed  total")
-    for index, (request, c) in enumerate(zip(requests, costs, strict=True), start=1):
-        print(f"  {index:>4}  {len(request.tools):>5}  {c.fixed:>5}  {c.total:>5}")
+def print_calls(label: str, call_costs: list[CallCost]) -> None:
+    print(f"\n{label}: per call")
+    print("  call  tools    raw  cached")
+    for index, c in enumerate(call_costs, start=1):
+        print(f"  {index:>4}  {c.tools:>5}  {c.raw:>5}  {c.cached:>6}")
+
+
+def print_table(rows: list[tuple[int, Totals, Totals]]) -> None:
+    prices = "  ".join(f"billed@{p:<4}" for p in CACHED_PRICES)
+    print(f"\nturns  agent      calls  calls/turn    raw  cached  {prices}")
+    for turns, ours, flat in rows:
+        for label, t in (("converso", ours), ("flat", flat)):
+            billed = "  ".join(f"{t.billed(p):>11.0f}" for p in CACHED_PRICES)
+            print(
+                f"{turns:>5}  {label:<9}  {t.calls:>5}  {t.calls / turns:>10.2f}  {t.raw:>5}  {t.cached:>6}  {billed}"
+            )
+        ratios = "  ".join(f"{ours.billed(p) / flat.billed(p):>10.2f}x" for p in CACHED_PRICES)
+        print(f"{turns:>5}  {'ratio':<9}  {'':>5}  {'':>10}  {ours.raw / flat.raw:>4.2f}x  {'':>6}  {ratios}")
+    print("\nconverso vs the flat agent (target: raw <= 0.27x, billed <= 0.35x at every cached price)")
     print(
-        f"  fixed per call: max {max(c.fixed for c in costs)}, mean {sum(c.fixed for c in costs) / len(costs):.0f}; "
-        f"total prompt tokens: {sum(c.total for c in costs)}"
+        "| user turns | raw tokens vs flat | "
+        + " | ".join(f"billed at cached price {p}" for p in CACHED_PRICES)
+        + " | round trips per user turn |"
     )
-    return costs
+    print("|---|---|" + "---|" * len(CACHED_PRICES) + "---|")
+    for turns, ours, flat in rows:
+        billed = " | ".join(f"{ours.billed(p) / flat.billed(p):.2f}x" for p in CACHED_PRICES)
+        print(
+            f"| {turns} | {ours.raw / flat.raw:.2f}x | {billed} | {ours.calls / turns:.2f} ({ours.calls} calls) |"
+        )
 
 
-def check_records(crm: CRMBackend, label: str) -> None:
+def check_records(crm: CRMBackend, label: str, deals: int) -> None:
     people = crm.list("person", depth=1)["data"]["people"]
-    deals = crm.list("opportunity", depth=1)["data"]["opportunities"]
-    assert len(people) == 1 and people[0]["companyId"], f"{label}: person not linked: {people}"
-    assert len(deals) == 1 and deals[0]["pointOfContactId"] == people[0]["id"], f"{label}: deal not linked"
+    opportunities = crm.list("opportunity", depth=1)["data"]["opportunities"]
+    assert len(people) == deals and all(p["companyId"] for p in people), f"{label}: people not linked"
+    contacts = {p["id"] for p in people}
+    assert len(opportunities) == deals, f"{label}: {len(opportunities)} opportunities"
+    assert {o["pointOfContactId"] for o in opportunities} == contacts, f"{label}: opportunities not linked"
 
 
 def main() -> None:
-    with SqlBackend("sqlite://") as crm:
-        converso_requests, replies = run_converso(crm)
-        check_records(crm, "converso")
-    with SqlBackend("sqlite://") as crm:
-        flat_requests = run_flat(crm)
-        check_records(crm, "flat")
-    # The same flat agent with schemas compacted as converso's are: how much of the saving is the design.
-    with SqlBackend("sqlite://") as crm:
-        compact_flat_requests = run_flat(crm, CompactTool)
-    print("converso replies:")
-    for text, reply in zip(USER_TURNS, replies, strict=True):
-        print(f"  user: {text}\n  agent: {reply.replace(chr(10), chr(10) + '         ')}")
-    ours = report("converso (forms)", converso_requests)
-    flat = report("flat create_react_agent", flat_requests)
-    ratio = sum(c.total for c in ours) / sum(c.total for c in flat)
-    print(
-        f"\nmax fixed tokens per call: converso {max(c.fixed for c in ours)} (target <= 1500), "
-        f"flat {max(c.fixed for c in flat)}"
-    )
-    print(f"total prompt tokens: converso/flat = {ratio:.2f} (target <= 0.35)")
-    compact_flat = [cost(request) for request in compact_flat_requests]
-    print(
-        f"flat agent with schemas compacted like converso's: fixed {compact_flat[0].fixed} per call, "
-        f"{sum(c.total for c in compact_flat)} in all; converso/that = "
-        f"{sum(c.total for c in ours) / sum(c.total for c in compact_flat):.2f}"
-    )
+    rows = []
+    for rounds in (1, 2):
+        deals = DEALS[:rounds]
+        with SqlBackend("sqlite://") as crm:
+            converso_requests, replies = run_converso(crm, deals)
+            check_records(crm, "converso", rounds)
+        with SqlBackend("sqlite://") as crm:
+            flat_requests = run_flat(crm, deals)
+            check_records(crm, "flat", rounds)
+        ours, flat = costs(converso_requests), costs(flat_requests)
+        if rounds == 1:
+            print("converso replies:")
+            for text, reply in replies:
+                print(f"  user: {text}\n  agent: {reply.replace(chr(10), chr(10) + '         ')}")
+        turns = 6 * rounds
+        print_calls(f"converso, {turns} user turns", ours)
+        print_calls(f"flat agent, {turns} user turns", flat)
+        rows.append((turns, totals(ours), totals(flat)))
+    print_table(rows)
 
 
 if __name__ == "__main__":
