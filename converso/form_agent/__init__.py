@@ -17,7 +17,7 @@ from converso.form_agent.model_factory import ModelConfigurationError, ModelFact
 from converso.form_agent.prompts import build_system_prompt
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.reset import FormReset
-from converso.form_agent.state import AgentState, FormSnapshot, FormToolState, PublicForm
+from converso.form_agent.state import AgentState, FormAgentState, FormSnapshot, FormToolState, PublicForm
 from converso.form_agent.tool_schema import CompactTool, compact_json_schema
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "FormAgentExecutor",
+    "FormAgentState",
     "FormContext",
     "FormEvent",
     "FormFieldError",

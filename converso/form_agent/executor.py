@@ -21,19 +21,22 @@ from langgraph.errors import GraphRecursionError
 
 from converso.form_agent.checkpoint import CheckpointerSpec, open_checkpointer
 from converso.form_agent.dispatch import public_form
-from converso.form_agent.form_tool import FormTool
 from converso.form_agent.graph import CANCEL_KEY, Engine, ModelCallError, TurnCancelled, build_graph
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
-from converso.form_agent.reset import FormReset
 from converso.form_agent.state import FormSnapshot, PublicForm
 from converso.form_agent.token_tap import TokenTap
+from converso.form_agent.toolset import with_form_reset
 
 DEFAULT_HISTORY_WINDOW = 40
 
 
 class FormAgentExecutor:
     """Conversations that fill forms, one per thread id, persisted by a LangGraph checkpointer.
+
+    A convenience over the compiled form graph (``converso.langgraph.make_graph``), which enforces every
+    invariant by itself: this class adds a ``Reply`` per message, events while a turn runs, per-thread
+    serialization in this process and the roll back of a failed or cancelled turn.
 
     ``model``: a chat model, a :class:`ModelFactory`, or a model string (see ModelFactory).
     ``checkpointer``: None (in memory), a LangGraph saver, a SQLite path / ``sqlite:///`` URL / connection,
@@ -67,7 +70,7 @@ class FormAgentExecutor:
         max_workers: int = 16,
         callbacks: Sequence[BaseCallbackHandler] | None = None,
     ) -> None:
-        self.tools = _with_reset(tools)
+        self.tools = with_form_reset(tools)
         self.callbacks: list[BaseCallbackHandler] = list(callbacks or [])
         self.models = model if isinstance(model, ModelFactory) else ModelFactory(model)
         if history_window <= 0:
@@ -256,7 +259,10 @@ class FormAgentExecutor:
                 return None
             dropped = public_form(self.tools, forms)
             # As if the agent node wrote it: the graph then has nothing pending for this thread.
-            self.graph.update_state(config, {"forms": forms[:-1]}, as_node="agent")
+            remaining = forms[:-1]
+            self.graph.update_state(
+                config, {"forms": remaining, "form": public_form(self.tools, remaining)}, as_node="agent"
+            )
             return dropped
 
     def messages(self, thread_id: str) -> list[AnyMessage]:
@@ -345,36 +351,9 @@ def _leave_signals_to_the_main_thread() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
-def _with_reset(tools: Sequence[BaseTool]) -> list[BaseTool]:
-    tools = list(tools)
-    if any(isinstance(tool, FormTool) for tool in tools) and not any(isinstance(t, FormReset) for t in tools):
-        tools.append(FormReset())
-    names: dict[str, BaseTool] = {}
-    for tool in tools:
-        for name in _offered_names(tool):
-            if name in names:
-                raise ValueError(
-                    f"two tools would be offered to the model as {name!r}; tool names must be unique"
-                )
-            names[name] = tool
-    return tools
-
-
-def _offered_names(tool: BaseTool) -> list[str]:
-    if isinstance(tool, FormTool):
-        return [tool.start_name, tool.update_name, tool.finalize_name]
-    return [tool.name]
-
-
 def _turn_input(text: str) -> dict[str, Any]:
-    return {
-        "messages": [HumanMessage(text)],
-        "turn": 1,
-        "error_rounds": 0,
-        "last_error": None,
-        "forced_tool": None,
-        "stop": False,
-    }
+    # Only the message: the graph counts the turn and resets the per-run fields itself.
+    return {"messages": [HumanMessage(text)]}
 
 
 def _tool_calls(message: Any) -> dict[str, tuple[str, Any]]:

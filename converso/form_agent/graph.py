@@ -1,7 +1,9 @@
-"""The LangGraph graph: an ``agent`` node (one model call) and a ``tool`` node (the calls it made).
+"""The LangGraph graph: a ``begin_turn`` entry node, an ``agent`` node (one model call) and a ``tool`` node
+(the calls it made).
 
-agent → tool when the model calls tools, agent → END when it answers in text; tool → agent to continue,
-tool → END when a tool returns directly, tool → give_up after too many failing rounds in a row.
+begin_turn → agent (it counts the user turn and resets the per-run fields); agent → tool when the model
+calls tools, agent → END when it answers in text; tool → agent to continue, tool → END when a tool returns
+directly, tool → give_up after too many failing rounds in a row.
 
 Each node names the next one itself (a ``Command``), from what it just produced: a conditional edge would
 read the state again, and LangGraph builds that read from a copy of every channel (the whole history
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -23,7 +25,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from converso.form_agent.dispatch import VisibleTools, run_tool_call
+from converso.form_agent.dispatch import VisibleTools, public_form, run_tool_call
 from converso.form_agent.form_tool import TurnContext
 from converso.form_agent.history import history_window
 from converso.form_agent.model_factory import ModelFactory
@@ -121,6 +123,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         update = {
             "messages": results,
             "forms": forms,
+            "form": public_form(engine.tools, forms),
             "forced_tool": forced,
             "error_rounds": state.get("error_rounds", 0) + 1 if errors else 0,
             "last_error": " ".join(errors) or None,
@@ -148,12 +151,30 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         return "agent"
 
     graph = StateGraph(AgentState)
+    graph.add_node("begin_turn", start_of_run)
     graph.add_node("agent", agent)
     graph.add_node("tool", tool)
     graph.add_node("give_up", give_up)
-    graph.add_edge(START, "agent")
+    graph.add_edge(START, "begin_turn")
+    graph.add_edge("begin_turn", "agent")
     graph.add_edge("give_up", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def start_of_run(state: AgentState) -> dict[str, Any]:
+    """The update that opens a run: per-run fields start fresh, and a newest message from the user that was
+    not counted yet opens a new user turn (a run resumed or repeated without a new message does not).
+
+    The consent guard relies on the turn, so it is derived here, inside the graph: the plain
+    ``{"messages": [...]}`` input of LangGraph's server, of a parent graph or of ``graph.invoke`` is enough.
+    """
+    update: dict[str, Any] = {"forced_tool": None, "error_rounds": 0, "last_error": None, "stop": False}
+    messages = state.get("messages") or []
+    newest = messages[-1] if messages else None
+    if isinstance(newest, HumanMessage) and newest.id != state.get("turn_message_id"):
+        update["turn"] = state.get("turn", 0) + 1
+        update["turn_message_id"] = newest.id
+    return update
 
 
 def _stop_if_cancelled(config: RunnableConfig) -> None:

@@ -6,7 +6,6 @@ restarted process resumes exactly where the conversation stopped.
 
 from __future__ import annotations
 
-import operator
 from enum import StrEnum
 from typing import Annotated, Any, TypedDict
 
@@ -44,14 +43,26 @@ class PublicForm(TypedDict):
     missing: list[str]
 
 
-class AgentState(TypedDict, total=False):
-    """The graph's state. ``forms`` is a stack: the last snapshot is the active form, the ones below it
-    were interrupted by it and resume when it commits or is reset."""
+class FormAgentState(TypedDict, total=False):
+    """The public state of the form graph: what a client reads in the thread state, and the keys a parent
+    graph must declare (subclass this) to embed the form graph as a subgraph and keep the form between
+    runs. ``forms`` is a stack: the last snapshot is the active form, the ones below it were interrupted
+    by it and resume when it commits or is reset. ``form`` is the active form as surfaces show it."""
 
     messages: Annotated[list[AnyMessage], add_messages]
     forms: list[FormSnapshot]
-    # Each turn's input adds 1, so the counter numbers the user turns.
-    turn: Annotated[int, operator.add]
+    form: PublicForm | None
+    # The user turns, counted by the graph's entry node: a run whose newest message is a user message it
+    # has not counted yet (``turn_message_id``) starts a new turn. Plain ``{"messages": [...]}`` input is
+    # enough, so the consent guard holds however the graph is run.
+    turn: int
+    turn_message_id: str | None
+
+
+class AgentState(FormAgentState, total=False):
+    """The graph's whole state: the public keys and the per-run fields, which the entry node resets at the
+    start of every run (so a parent graph need not carry them)."""
+
     forced_tool: str | None
     error_rounds: int
     last_error: str | None

@@ -500,7 +500,8 @@ def test_the_graph_has_the_designed_edges(make_executor) -> None:
     executor, _ = make_executor([CreateCompany()], [])
     edges = {(edge.source, edge.target) for edge in executor.graph.get_graph().edges}
     assert edges == {
-        ("__start__", "agent"),
+        ("__start__", "begin_turn"),
+        ("begin_turn", "agent"),
         ("agent", "tool"),
         ("agent", "__end__"),
         ("tool", "agent"),
