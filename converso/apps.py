@@ -82,7 +82,12 @@ AppFactory = Callable[[AppOptions], App]
 
 
 class AppLoadError(Exception):
-    pass
+    """The ``--app`` factory cannot be found; the message says what is expected."""
+
+
+class AppConfigError(ValueError):
+    """Raised by an app factory for an option it cannot use (a CRM URL it does not accept, a service it
+    cannot reach). The message says what was wrong and what is accepted; commands print it as it is."""
 
 
 def load_app_factory(spec: str | None = None) -> AppFactory:

@@ -8,18 +8,14 @@ from typing import Annotated
 
 import typer
 
+from converso.cli.errors import CliError, friendly_app, run
 from crm_tools.backends.base import PLURALS
 
-app = typer.Typer(help="The CRM agent environment: serve it, or look inside a store.", no_args_is_help=True)
-data_app = typer.Typer(help="Read the records of a CRM store.", no_args_is_help=True)
+app = friendly_app(help="The CRM agent environment: serve it, or look inside a store.", no_args_is_help=True)
+data_app = typer.Typer(help="Read the records of a CRM store.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 
 _OBJECTS = {plural: name for name, plural in PLURALS.items()} | {name: name for name in PLURALS}
-
-
-@app.callback()
-def _root() -> None:
-    """Keeps `crm-env` a command group."""
 
 
 @app.command()
@@ -44,8 +40,14 @@ def serve(
     """Serve the CRM agent environment over WebSocket at ws://HOST:PORT/ws (GET /healthz for probes)."""
     from crm_tools.env.auth import ApiKeys
     from crm_tools.env_server import EnvServerConfig, run_env_server
+    from crm_tools.errors import CRMError
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise typer.BadParameter(
+            f"{log_level!r}; accepted: DEBUG, INFO, WARNING, ERROR", param_hint="--log-level"
+        )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         keys = ApiKeys.from_sources(api_key or [])
     except ValueError as exc:
@@ -58,14 +60,20 @@ def serve(
         max_sessions=max_sessions,
         max_frame_bytes=max_frame_bytes,
     )
-    run_env_server(config)
+    try:
+        run_env_server(config)
+    except CRMError as exc:  # the --store URL is not accepted, or cannot be opened
+        raise CliError(f"--store: {exc.message}") from exc
 
 
 @data_app.command("list")
 def data_list(
     object_name: Annotated[str, typer.Argument(help="companies, people, opportunities, notes, tasks, ...")],
     store: Annotated[str, typer.Option(help="The store URL (sqlite:///file.db or postgresql://...).")],
-    filter: Annotated[str | None, typer.Option(help='e.g. name[ilike]:"%acme%"')] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option(help='e.g. name[ilike]:"%acme%" or employees[gte]:100 (grammar: docs/crm.md)'),
+    ] = None,
     order_by: Annotated[str | None, typer.Option(help="e.g. name[DescNullsLast]")] = None,
     limit: Annotated[int, typer.Option(help="At most 200.")] = 60,
     depth: Annotated[int, typer.Option(help="0 or 1.")] = 0,
@@ -77,7 +85,10 @@ def data_list(
     name = _OBJECTS.get(object_name)
     if name is None:
         raise typer.BadParameter(f"unknown object '{object_name}'; accepted: {', '.join(PLURALS.values())}")
-    backend = SqlBackend(store)
+    try:
+        backend = SqlBackend(store, create=False)  # a read-only command never creates a store
+    except CRMError as exc:
+        raise CliError(f"--store: {exc.message}", exit_code=1) from exc
     try:
         body = backend.list(name, filter=filter, order_by=order_by, limit=limit, depth=depth)  # type: ignore[arg-type]
     except CRMError as exc:
@@ -89,4 +100,4 @@ def data_list(
 
 
 def main() -> None:
-    app()
+    run(app, "crm-env")

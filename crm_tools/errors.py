@@ -52,6 +52,14 @@ class StoreURLError(CRMError, ValueError):
         super().__init__(message, status_code=400, code="UNSUPPORTED_STORE")
 
 
+class StoreUnavailableError(CRMError):
+    """A store URL of an accepted kind that cannot be opened: a missing file or folder, a database that
+    cannot be reached or holds no CRM. The message names the store (never its password) and the cause."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status_code=503, code="STORE_UNAVAILABLE")
+
+
 # Listed in every StoreURLError message, by the store factory and by the SQL backend alike.
 ACCEPTED_STORE_URLS = (
     "sqlite:///PATH (a file, created on first use)",

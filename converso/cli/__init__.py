@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import typer
-
 from converso.cli import chat, serve
 from converso.cli.demo import demo
+from converso.cli.errors import friendly_app, run
 from converso.cli.replay import replay
 
-app = typer.Typer(help="converso: a form-filling conversational agent over a CRM.", no_args_is_help=True)
+app = friendly_app(help="converso: a form-filling conversational agent over a CRM.", no_args_is_help=True)
 app.command()(demo)
 app.command()(replay)
 chat.register(app)
@@ -16,4 +15,4 @@ serve.register(app)
 
 
 def main() -> None:
-    app()
+    run(app, "converso")

@@ -14,10 +14,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
 from converso.apps import App, AppOptions, load_app_factory, model_settings, user_data_dir
+from converso.cli.errors import CliError, writable_folder
 from converso.cli.options import (
     ApiKeyOption,
     AppOption,
@@ -123,7 +125,8 @@ class ChatSession:
         elif command == "/forms":
             self.console.print("[bold]I can:[/bold]")
             for name, description in _describe_tools(self.app.tools):
-                self.console.print(f"  [cyan]{name}[/cyan]  {description}")
+                # Descriptions hold query syntax like name[ilike]:"%acme%": never Rich markup.
+                self.console.print(Text.assemble(("  " + name, "cyan"), "  ", description))
         elif command == "/reset":
             dropped = self.app.agent.reset_form(self.thread_id)
             self.console.print(
@@ -251,8 +254,15 @@ def chat(
     if settings is None:
         no_model_screen(console, "chat")
         raise typer.Exit(2)
+    if data_dir is not None:
+        writable_folder(data_dir, "--data-dir")
     folder = data_dir or user_data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    if journal is not None:
+        writable_folder(journal, "--journal")
+    if record is not None and not record.expanduser().parent.is_dir():
+        raise CliError(
+            f"--record {record}: the folder {record.parent} does not exist; give a path in an existing one."
+        )
     built = load_app_factory(app)(
         AppOptions(
             model=settings,
@@ -266,6 +276,13 @@ def chat(
     )
     try:
         recorder = _recorder_for(record, built)
+        crm_place = getattr(built, "crm_description", None)
+        console.print(
+            f"[dim]conversations: {escape(str(folder / 'threads.sqlite'))}"
+            + (f" · CRM: {escape(crm_place)}" if crm_place else "")
+            + "[/dim]",
+            soft_wrap=True,
+        )
         ChatSession(built, console, thread or uuid.uuid4().hex[:12], recorder).run()
         if recorder is not None:
             recorder.save()

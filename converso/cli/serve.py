@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from converso.apps import App, AppOptions, load_app_factory, model_settings, user_data_dir
+from converso.cli.errors import CliError, explain, writable_folder
 from converso.cli.options import (
     ApiKeyOption,
     AppOption,
@@ -117,13 +118,19 @@ def serve(
     if workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
         console.print("[red]--workers needs SO_REUSEPORT[/red] (Linux, BSD, macOS); run one worker per port.")
         raise typer.Exit(2)
+    if data_dir is not None:
+        writable_folder(data_dir, "--data-dir")
     folder = data_dir or user_data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    if journal is not None:
+        writable_folder(journal, "--journal")
     if _is_postgres(state):
         checkpointer, owners_url = state, state
     else:
+        if state and "://" in state:
+            raise CliError(f"--state {state}: expected a postgresql:// URL or a folder for the SQLite files.")
         state_dir = Path(state) if state else folder
-        state_dir.mkdir(parents=True, exist_ok=True)
+        if state:
+            writable_folder(state_dir, "--state")
         checkpointer, owners_url = str(state_dir / "threads.sqlite"), str(state_dir / "server.sqlite")
         _use_wal(Path(checkpointer))
     factory = load_app_factory(app)
@@ -262,9 +269,14 @@ def _run_child(run_worker: Callable[[int], None], index: int, supervisor: int) -
         code = exc.exit_code
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-        code = 1
+    except BaseException as exc:
+        explained = explain(exc) if isinstance(exc, Exception) else None
+        if explained is None:
+            traceback.print_exc()
+            code = 1
+        else:
+            print(f"Error: {explained[0]}", file=sys.stderr)
+            code = explained[1]
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -277,7 +289,15 @@ async def _serve(server: ChatServer, console: Console, label: str = "") -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        config = server.config
+        raise CliError(
+            f"Cannot listen on {config.host}:{config.port}: {exc.strerror or exc}. "
+            "Pick a free --port (0 picks one) or stop what holds it.",
+            exit_code=1,
+        ) from exc
     where = f"{server.config.host}:{server.port}"
     console.print(
         f"converso serve: chat page http://{where}/  widget http://{where}/widget.js  ws://{where}/ws{label}",

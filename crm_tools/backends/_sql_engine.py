@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, create_mock_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from converso.storage.sqlite_writers import SqliteWriters, writers_of
 from crm_tools.backends._sql_schema import metadata
-from crm_tools.errors import ACCEPTED_STORE_URLS, StoreURLError
+from crm_tools.errors import ACCEPTED_STORE_URLS, StoreUnavailableError, StoreURLError
 
 _SQLITE_PRAGMAS = ("PRAGMA foreign_keys=ON",)
 _SQLITE_FILE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")
@@ -189,12 +189,26 @@ def _open_memory() -> Store:
     return Store("sqlite", True, None, _shared=conn, _lock=threading.RLock())
 
 
-def _open_sqlite_file(database: str) -> Store:
+def _open_sqlite_file(database: str, create: bool) -> Store:
     path = Path(database).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not create and not path.is_file():
+        raise StoreUnavailableError(
+            f"No CRM store at {path}: the file does not exist. Give the path of an existing store "
+            "(sqlite:///PATH) or a postgresql:// URL."
+        )
     engine = _sqlite_engine(str(path))
-    with engine.begin() as conn:
-        metadata.create_all(conn)
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with engine.begin() as conn:
+                metadata.create_all(conn)
+        else:
+            with engine.connect() as conn:
+                _require_tables(conn, f"{path}")
+    except (OperationalError, OSError) as exc:
+        engine.dispose()
+        cause = exc.orig if isinstance(exc, OperationalError) else exc
+        raise StoreUnavailableError(f"Cannot open the CRM store {path}: {str(cause).rstrip('.')}.") from exc
     return Store(
         "sqlite",
         False,
@@ -204,19 +218,36 @@ def _open_sqlite_file(database: str) -> Store:
     )
 
 
-def _open_postgres(parsed: Any, schema: str | None) -> Store:
+def _open_postgres(parsed: Any, schema: str | None, create: bool) -> Store:
+    engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_size=5, max_overflow=10)
+    try:
+        return _postgres_store(engine, schema, create, parsed.render_as_string(hide_password=True))
+    except OperationalError as exc:
+        engine.dispose()
+        where = parsed.render_as_string(hide_password=True)
+        cause = " ".join(str(exc.orig).split()).rstrip(".?")
+        raise StoreUnavailableError(
+            f"Cannot reach the CRM database {where}: {cause}. Check that PostgreSQL runs there and "
+            "accepts this user."
+        ) from exc
+
+
+def _postgres_store(engine: Engine, schema: str | None, create: bool, where: str) -> Store:
     import psycopg
 
-    engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_size=5, max_overflow=10)
     quoted = f'"{schema.replace(chr(34), "")}"' if schema else None
     if quoted:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        if create:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         engine = engine.execution_options(schema_translate_map={None: schema})
     with engine.begin() as conn:
-        # Two processes opening a fresh database at once would both try to create the tables.
-        conn.execute(text("SELECT pg_advisory_xact_lock(7243601)"))
-        metadata.create_all(conn)
+        if create:
+            # Two processes opening a fresh database at once would both try to create the tables.
+            conn.execute(text("SELECT pg_advisory_xact_lock(7243601)"))
+            metadata.create_all(conn)
+        else:
+            _require_tables(conn, where, schema)
     _, kwargs = engine.dialect.create_connect_args(engine.url)
     kwargs.pop("context", None)  # SQLAlchemy's own type adapters; plain psycopg types are wanted here
 
@@ -229,7 +260,19 @@ def _open_postgres(parsed: Any, schema: str | None) -> Store:
     return Store("postgresql", False, engine, _connect=connect)
 
 
-def open_store(url: str, *, schema: str | None = None) -> Store:
+def _require_tables(conn: Any, where: str, schema: str | None = None) -> None:
+    # A read-only open must not create the schema, so an empty database is reported instead.
+    from sqlalchemy import inspect
+
+    if not inspect(conn).has_table("companies", schema=schema):
+        raise StoreUnavailableError(
+            f"{where} holds no CRM (no companies table); give the URL of a CRM store."
+        )
+
+
+def open_store(url: str, *, schema: str | None = None, create: bool = True) -> Store:
+    """Open the store at ``url``; ``create=False`` (read-only commands) refuses to create the file or
+    the tables, so a mistyped path is an error instead of a new empty CRM."""
     if not isinstance(url, str) or not url.strip():
         raise _refuse(str(url), "no URL given")
     try:
@@ -244,9 +287,9 @@ def open_store(url: str, *, schema: str | None = None) -> Store:
             raise _refuse(url, f"driver '{parsed.drivername}' is not supported")
         if parsed.database in (None, "", ":memory:"):
             return _open_memory()
-        return _open_sqlite_file(parsed.database)
+        return _open_sqlite_file(parsed.database, create)
     if backend in ("postgresql", "postgres"):
         if parsed.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise _refuse(url, f"driver '{parsed.drivername}' is not supported (psycopg 3 is used)")
-        return _open_postgres(parsed, schema)
+        return _open_postgres(parsed, schema, create)
     raise _refuse(url, f"'{backend}' databases are not supported")

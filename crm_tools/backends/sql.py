@@ -183,13 +183,19 @@ class SqlBackend:
 
     ``url``: ``sqlite:///path``, ``sqlite://`` (memory) or ``postgresql[+psycopg]://...``;
     ``schema`` isolates the tables in a PostgreSQL schema (created if missing);
-    ``options`` sets the opportunity stage and task status option lists.
+    ``options`` sets the opportunity stage and task status option lists;
+    ``create=False`` opens an existing store only (no new file, no tables created).
     """
 
     def __init__(
-        self, url: str, *, schema: str | None = None, options: SelectOptions = DEFAULT_OPTIONS
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        options: SelectOptions = DEFAULT_OPTIONS,
+        create: bool = True,
     ) -> None:
-        self._store: Store = open_store(url, schema=schema)
+        self._store: Store = open_store(url, schema=schema, create=create)
         self._sqlite = self._store.sqlite
         self._p = placeholder(self._sqlite)
         self.options = options

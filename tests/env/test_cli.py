@@ -81,6 +81,7 @@ def test_data_list_prints_a_page_of_a_store(tmp_path: Path) -> None:
 
 
 def test_data_list_reports_a_bad_filter_with_the_crm_error_body(tmp_path: Path) -> None:
+    SqlBackend(f"sqlite:///{tmp_path / 'crm.db'}").close()
     result = CliRunner().invoke(
         app,
         [
