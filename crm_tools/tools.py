@@ -290,6 +290,7 @@ def read_tools(backend: CRMBackend) -> list[BaseTool]:
             name="search",
             description="Find companies, people and opportunities by name, email or domain.",
             args_schema=SearchArgs,
+            metadata={"activity": "Searching the CRM"},
         )
     ]
     for index, object_name in enumerate(("company", "person", "opportunity", "note", "task")):
@@ -303,6 +304,7 @@ def read_tools(backend: CRMBackend) -> list[BaseTool]:
                 name=f"list_{plural}",
                 description=f"List {plural}. {grammar}Fields: {FILTER_FIELDS[object_name]}.",
                 args_schema=ListArgs,
+                metadata={"activity": f"Looking through the {plural}"},
             )
         )
     # One get for every kind of record: a tool per kind would cost its schema on every model call.
@@ -312,6 +314,7 @@ def read_tools(backend: CRMBackend) -> list[BaseTool]:
             name="get_record",
             description="Any record by id, with its related records.",
             args_schema=GetArgs,
+            metadata={"activity": "Looking up a record"},
         )
     )
     return tools
@@ -324,5 +327,6 @@ def action_tools(backend: CRMBackend) -> list[BaseTool]:
             name="complete_task",
             description="Mark a task as done.",
             args_schema=CompleteTaskArgs,
+            metadata={"activity": "Marking the task as done"},
         )
     ]

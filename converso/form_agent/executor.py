@@ -21,10 +21,18 @@ from langgraph.errors import GraphRecursionError
 
 from converso.form_agent.checkpoint import CheckpointerSpec, open_checkpointer
 from converso.form_agent.dispatch import public_form
-from converso.form_agent.graph import CANCEL_KEY, Engine, ModelCallError, TurnCancelled, build_graph
+from converso.form_agent.display import HistoryEntry, activity_phrase, form_display, visible_history
+from converso.form_agent.graph import (
+    CANCEL_KEY,
+    Engine,
+    ModelCallError,
+    TurnCancelled,
+    build_graph,
+    confirmation_message,
+)
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
-from converso.form_agent.state import FormSnapshot, PublicForm
+from converso.form_agent.state import FormDisplay, FormSnapshot, PublicForm
 from converso.form_agent.token_tap import TokenTap
 from converso.form_agent.toolset import with_form_reset
 
@@ -112,9 +120,18 @@ class FormAgentExecutor:
         return await loop.run_in_executor(self._pool, self.send, thread_id, text)
 
     async def astream(
-        self, thread_id: str, text: str, *, if_abandoned: Literal["finish", "undo"] = "finish"
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        if_abandoned: Literal["finish", "undo"] = "finish",
+        confirm: str | None = None,
     ) -> AsyncIterator[Event]:
         """Events of one turn as they happen: tokens, tool calls, form changes, errors, then the reply.
+
+        ``confirm``: the name of the form a person confirmed with a button; ``text`` is the message the
+        history shows for it. If that form is the active one and FILLED it is saved without a model call
+        (the consent guard still applies); otherwise the message is an ordinary one.
 
         ``if_abandoned`` says what happens to a turn whose consumer stops before the reply (cancelled, or
         the stream closed): ``"finish"`` lets it run to its end and keeps it (a dropped client loses
@@ -137,7 +154,10 @@ class FormAgentExecutor:
         def produce() -> None:
             try:
                 # Tokens come through a callback: the turn is already off the consumer's thread.
-                for event in self.stream(thread_id, text, tokens=False, cancel=cancel, on_token=put):
+                turn = self.stream(
+                    thread_id, text, tokens=False, cancel=cancel, on_token=put, confirm=confirm
+                )
+                for event in turn:
                     put(event)
                     if cancel is not None and isinstance(event, ReplyEvent):
                         settled.wait(_SETTLE_TIMEOUT)
@@ -171,6 +191,7 @@ class FormAgentExecutor:
         tokens: bool = True,
         cancel: threading.Event | None = None,
         on_token: Callable[[TokenEvent], None] | None = None,
+        confirm: str | None = None,
     ) -> Iterator[Event]:
         """The synchronous event stream of one turn (``astream`` runs it on a worker thread).
 
@@ -199,7 +220,9 @@ class FormAgentExecutor:
             try:
                 # Closed before any roll back, so the graph's own write at exit cannot come after it.
                 with contextlib.closing(
-                    self.graph.stream(_turn_input(text), config, stream_mode=modes, durability="exit")
+                    self.graph.stream(
+                        _turn_input(text, confirm), config, stream_mode=modes, durability="exit"
+                    )
                 ) as chunks:
                     for mode, data in chunks:
                         if cancel is not None and cancel.is_set():
@@ -213,7 +236,7 @@ class FormAgentExecutor:
                                 yield TokenEvent(chunk.text)
                             continue
                         for node, update in (data or {}).items():
-                            if node == "agent":
+                            if node == "agent" or (node == "begin_turn" and update.get("messages")):
                                 calls.update(_tool_calls(update["messages"][-1]))
                             elif node == "tool":
                                 yield from self._tool_events(update, calls)
@@ -267,6 +290,18 @@ class FormAgentExecutor:
 
     def messages(self, thread_id: str) -> list[AnyMessage]:
         return list(self.graph.get_state(self._config(thread_id)).values.get("messages", []))
+
+    def history(self, thread_id: str, limit: int = 20) -> list[HistoryEntry]:
+        """The last ``limit`` messages the person saw: what they wrote and each turn's reply."""
+        return visible_history(self.messages(thread_id), limit)
+
+    def form_display(self, form: PublicForm | None) -> FormDisplay | None:
+        """``form`` as a person sees it: the form's title, field labels, values by name."""
+        return form_display(self.tools, form)
+
+    def activity(self, tool_name: str) -> str:
+        """A short phrase for a tool call of the model, for surfaces that show activity."""
+        return activity_phrase(self.tools, tool_name)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -351,9 +386,9 @@ def _leave_signals_to_the_main_thread() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
-def _turn_input(text: str) -> dict[str, Any]:
+def _turn_input(text: str, confirm: str | None = None) -> dict[str, Any]:
     # Only the message: the graph counts the turn and resets the per-run fields itself.
-    return {"messages": [HumanMessage(text)]}
+    return {"messages": [confirmation_message(text, confirm) if confirm else HumanMessage(text)]}
 
 
 def _tool_calls(message: Any) -> dict[str, tuple[str, Any]]:

@@ -18,7 +18,15 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, PrivateAttr, create_model
 from pydantic_core import to_jsonable_python
 
-from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, active_form, new_snapshot
+from converso.form_agent.state import (
+    FieldDisplay,
+    FormDisplay,
+    FormSnapshot,
+    FormToolState,
+    PublicForm,
+    active_form,
+    new_snapshot,
+)
 from converso.form_agent.tool_schema import CompactTool
 from converso.form_agent.validation import merge_and_validate, missing_required
 
@@ -343,6 +351,48 @@ class FormTool(StructuredTool):
         values = dict(snapshot["values"])
         return PublicForm(
             name=self.name, state=snapshot["state"], values=values, missing=self.missing_fields(values)
+        )
+
+    # -- what a person sees (chat page, widget): labels from the declarations --------------------------
+
+    def display_title(self) -> str:
+        """The form's name for a person; default: its description ("Create a company")."""
+        return self.description or self.name
+
+    def field_label(self, name: str) -> str:
+        """A field's label: its ``title``, else its name in words ("first_name" becomes "First name")."""
+        info = self.schema.model_fields[name]
+        return info.title or name.replace("_", " ").strip().capitalize()
+
+    def display_value(self, name: str, value: Any) -> str:
+        """A stored value as a person reads it (a subclass shows a linked record by its name)."""
+        return _render(value)
+
+    def display_view(self, form: PublicForm) -> FormDisplay:
+        values, missing = form["values"], set(form["missing"])
+        fields: list[FieldDisplay] = []
+        for name, info in self.schema.model_fields.items():
+            if name not in values and name not in missing:
+                continue
+            label = self.field_label(name)
+            hint = info.description if info.description and info.description != label else None
+            value = values.get(name)
+            fields.append(
+                FieldDisplay(
+                    name=name,
+                    label=label,
+                    hint=hint,
+                    value=None if value is None else self.display_value(name, value),
+                    required=info.is_required(),
+                )
+            )
+        return FormDisplay(
+            name=self.name,
+            title=self.display_title(),
+            state=form["state"],
+            fields=fields,
+            next=form["missing"][0] if form["missing"] else None,
+            can_confirm=form["state"] == FormToolState.FILLED.value,
         )
 
     def variant(self, state: FormToolState) -> BaseTool:

@@ -1,7 +1,8 @@
 """The LangGraph graph: a ``begin_turn`` entry node, an ``agent`` node (one model call) and a ``tool`` node
 (the calls it made).
 
-begin_turn → agent (it counts the user turn and resets the per-run fields); agent → tool when the model
+begin_turn → agent (it counts the user turn and resets the per-run fields), or → tool with the form's
+Finalize call when the new user message is a structured confirmation of the FILLED form; agent → tool when the model
 calls tools, agent → END when it answers in text; tool → agent to continue, tool → END when a tool returns
 directly, tool → give_up after too many failing rounds in a row.
 
@@ -26,11 +27,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from converso.form_agent.dispatch import VisibleTools, public_form, run_tool_call
-from converso.form_agent.form_tool import TurnContext
+from converso.form_agent.form_tool import TurnContext, find_form
 from converso.form_agent.history import history_window
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.prompts import build_system_prompt
-from converso.form_agent.state import AgentState
+from converso.form_agent.state import AgentState, FormToolState
 
 
 class ModelCallError(RuntimeError):
@@ -150,13 +151,20 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
             return END
         return "agent"
 
+    def begin_turn(state: AgentState) -> Command[Literal["agent", "tool"]]:
+        update = start_of_run(state)
+        confirmation = confirmed_finalize(engine.tools, state) if "turn" in update else None
+        if confirmation is None:
+            return Command(update=update, goto="agent")
+        # A person confirmed the summary with a button: the form is saved without asking the model.
+        return Command(update={**update, "messages": [confirmation]}, goto="tool")
+
     graph = StateGraph(AgentState)
-    graph.add_node("begin_turn", start_of_run)
+    graph.add_node("begin_turn", begin_turn)
     graph.add_node("agent", agent)
     graph.add_node("tool", tool)
     graph.add_node("give_up", give_up)
     graph.add_edge(START, "begin_turn")
-    graph.add_edge("begin_turn", "agent")
     graph.add_edge("give_up", END)
     return graph.compile(checkpointer=checkpointer)
 
@@ -175,6 +183,38 @@ def start_of_run(state: AgentState) -> dict[str, Any]:
         update["turn"] = state.get("turn", 0) + 1
         update["turn_message_id"] = newest.id
     return update
+
+
+def confirmation_message(text: str, form_name: str) -> HumanMessage:
+    """The user message of a structured confirmation (a Confirm button): ``text`` is what the history
+    shows; the form it confirms travels beside it, so the yes cannot be misread."""
+    return HumanMessage(text, additional_kwargs={CONFIRM_KEY: form_name})
+
+
+# Where a structured confirmation names its form, in the user message's additional_kwargs.
+CONFIRM_KEY = "converso_confirm"
+
+
+def confirmed_finalize(tools: Sequence[BaseTool], state: AgentState) -> AIMessage | None:
+    """For a new user message that confirms the active, FILLED form by name: the Finalize call that
+    saves it. The call still goes through the form, so the consent guard (a summary shown in an earlier
+    turn) holds as for any other yes. A confirmation of any other form is an ordinary message."""
+    messages = state.get("messages") or []
+    newest = messages[-1] if messages else None
+    form_name = newest.additional_kwargs.get(CONFIRM_KEY) if isinstance(newest, HumanMessage) else None
+    forms = state.get("forms") or []
+    if not form_name or not forms or forms[-1]["name"] != form_name:
+        return None
+    if forms[-1]["state"] != FormToolState.FILLED.value:
+        return None
+    form = find_form(tools, form_name)
+    call = {
+        "name": form.finalize_name,
+        "args": {"confirm": True},
+        "id": f"confirm-{newest.id}",
+        "type": "tool_call",
+    }
+    return AIMessage(content="", tool_calls=[call])
 
 
 def _stop_if_cancelled(config: RunnableConfig) -> None:

@@ -43,6 +43,32 @@ class PublicForm(TypedDict):
     missing: list[str]
 
 
+class FieldDisplay(TypedDict):
+    name: str
+    label: str
+    """From the field's ``title``, else its name in words ("first_name" becomes "First name")."""
+    hint: str | None
+    """The field's description, when it says more than the label."""
+    value: str | None
+    """The value as a person reads it (a linked record by its name), None while missing."""
+    required: bool
+
+
+class FormDisplay(TypedDict):
+    """The active form as a person sees it (chat page, widget): labels instead of field names."""
+
+    name: str
+    title: str
+    """What the form does, for a person ("New company")."""
+    state: str
+    fields: list[FieldDisplay]
+    """Filled fields and missing required ones, in declaration order."""
+    next: str | None
+    """The field the assistant asks for next."""
+    can_confirm: bool
+    """FILLED: the summary was shown; a confirmation saves the form."""
+
+
 class FormAgentState(TypedDict, total=False):
     """The public state of the form graph: what a client reads in the thread state, and the keys a parent
     graph must declare (subclass this) to embed the form graph as a subgraph and keep the form between

@@ -131,6 +131,13 @@ class CrmForm(FormTool):
             return f"{value:,}"
         return str(value)
 
+    def display_title(self) -> str:
+        # "New company" for a create form; "Update company", "Delete task" for the others.
+        return f"New {self.object_name}" if self.verb == "Create" else f"{self.verb} {self.object_name}"
+
+    def display_value(self, name: str, value: Any) -> str:
+        return self.show(name, value)
+
     def defaults(self) -> dict[str, Any]:
         return {
             name: info.default

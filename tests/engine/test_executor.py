@@ -502,6 +502,7 @@ def test_the_graph_has_the_designed_edges(make_executor) -> None:
     assert edges == {
         ("__start__", "begin_turn"),
         ("begin_turn", "agent"),
+        ("begin_turn", "tool"),  # a structured confirmation saves the FILLED form
         ("agent", "tool"),
         ("agent", "__end__"),
         ("tool", "agent"),

@@ -1,0 +1,73 @@
+"""What a person sees of a conversation: the form with its labels, tool activity as short phrases, and
+the messages of earlier turns. Surfaces (the chat page, the terminal) show these as they are, so the
+wording lives here and in each FormTool's declarations, never in the surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool
+
+from converso.form_agent.form_tool import FormTool
+from converso.form_agent.reset import FormReset
+from converso.form_agent.state import FormDisplay, PublicForm
+
+
+class HistoryEntry(TypedDict):
+    role: Literal["user", "assistant"]
+    text: str
+
+
+def form_display(tools: Sequence[BaseTool], form: PublicForm | None) -> FormDisplay | None:
+    if form is None:
+        return None
+    tool = _form_tool(tools, form["name"])
+    if tool is None:
+        return None
+    return tool.display_view(form)
+
+
+def activity_phrase(tools: Sequence[BaseTool], name: str) -> str:
+    """A short phrase for a tool call the model made, e.g. "Filling in: New company"."""
+    for tool in tools:
+        if isinstance(tool, FormTool):
+            if name == tool.start_name:
+                return f"Starting: {tool.display_title()}"
+            if name == tool.update_name:
+                return f"Filling in: {tool.display_title()}"
+            if name == tool.finalize_name:
+                return f"Saving: {tool.display_title()}"
+        elif isinstance(tool, FormReset) and name == tool.name:
+            return "Dropping the form"
+        elif tool.name == name:
+            label = (tool.metadata or {}).get("activity")
+            return str(label) if label else "Looking that up"
+    return "Working on it"
+
+
+def visible_history(messages: Sequence[AnyMessage], limit: int) -> list[HistoryEntry]:
+    """The last ``limit`` entries of what the person saw: each message they sent and each turn's reply
+    (the turn's last message: the model's answer, or a tool result that was the reply as it is)."""
+    entries: list[HistoryEntry] = []
+    last: Any = None
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            _close_turn(entries, last)
+            entries.append(HistoryEntry(role="user", text=message.text))
+            last = None
+        else:
+            last = message
+    _close_turn(entries, last)
+    return entries[-limit:] if limit > 0 else []
+
+
+def _close_turn(entries: list[HistoryEntry], last: Any) -> None:
+    if isinstance(last, AIMessage | ToolMessage) and last.text:
+        entries.append(HistoryEntry(role="assistant", text=last.text))
+
+
+def _form_tool(tools: Sequence[BaseTool], name: str) -> FormTool | None:
+    return next((t for t in tools if isinstance(t, FormTool) and t.name == name), None)
