@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from converso.cli import chat, serve
+from converso.cli import eval as eval_command
 from converso.cli.demo import demo
 from converso.cli.errors import friendly_app, run
 from converso.cli.replay import replay
@@ -12,6 +13,7 @@ app.command()(demo)
 app.command()(replay)
 chat.register(app)
 serve.register(app)
+eval_command.register(app)
 
 
 def main() -> None:
