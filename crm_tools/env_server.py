@@ -36,7 +36,9 @@ from websockets.http11 import Request, Response
 from crm_tools.backends.base import CRMBackend
 from crm_tools.env.actions import ActionShapeError
 from crm_tools.env.auth import ApiKeys
+from crm_tools.env.episodes import DEFAULT_MAX_STEPS, TaskCatalog
 from crm_tools.env.protocol import (
+    MAX_STEP_LIMIT,
     FrameError,
     error_frame,
     observation_frame,
@@ -82,6 +84,8 @@ class EnvServerConfig:
     shutdown_timeout: float = 10.0
     # Off only to emulate a server that speaks just the standard vocabulary (client tests).
     advertise_extensions: bool = True
+    # The step limit of a task episode unless its reset asks for another.
+    max_steps: int = DEFAULT_MAX_STEPS
 
 
 def _make_source(store: str | None) -> CRMSource:
@@ -93,9 +97,20 @@ def _make_source(store: str | None) -> CRMSource:
 
         seed_demo_data(backend, seed)
 
+    def open_backend(image: bytes | None, new_id: Callable[[], str] | None) -> SqlBackend:
+        return SqlBackend("sqlite://", image=image, new_id=new_id)
+
     if store:
         return SharedSource(SqlBackend(store))
-    return EpisodeSource(lambda: SqlBackend("sqlite://"), seed_data)
+    return EpisodeSource(open_backend, seed_data)
+
+
+def _bundled_tasks() -> TaskCatalog | None:
+    try:
+        return TaskCatalog.bundled()
+    except ImportError:  # a build without the task suite serves sandbox episodes only
+        log.warning("No bundled tasks found: reset(seed) starts sandbox episodes without rewards")
+        return None
 
 
 class _Live:
@@ -112,9 +127,12 @@ class EnvServer:
     def __init__(self, config: EnvServerConfig, source: CRMSource | None = None) -> None:
         if config.max_sessions < 1:
             raise ValueError(f"max_sessions must be at least 1, got {config.max_sessions}")
+        if not 1 <= config.max_steps <= MAX_STEP_LIMIT:
+            raise ValueError(f"max_steps must be from 1 to {MAX_STEP_LIMIT}, got {config.max_steps}")
         self.config = config
         self._keys = config.api_keys if isinstance(config.api_keys, ApiKeys) else ApiKeys(config.api_keys)
         self._source = source if source is not None else _make_source(config.store)
+        self._tasks = _bundled_tasks() if self._source.mode == "episode" else None
         self._live: dict[ServerConnection, _Live] = {}
         self._stopping = False
         self._server: Server | None = None
@@ -199,7 +217,11 @@ class EnvServer:
             else ""
         )
         session = Session(
-            self._source, api_url=f"ws://{host}/ws", advertise_extensions=self.config.advertise_extensions
+            self._source,
+            tasks=self._tasks,
+            max_steps=self.config.max_steps,
+            api_url=f"ws://{host}/ws",
+            advertise_extensions=self.config.advertise_extensions,
         )
         live = _Live(session)
         self._live[connection] = live
@@ -233,7 +255,7 @@ class EnvServer:
             if frame.type == "state":
                 return state_frame(await self._run(session.state))
             if frame.type == "reset":
-                return observation_frame(await self._run(session.reset, frame.data.get("seed"), heavy=True))
+                return observation_frame(await self._run(session.reset, frame.data, heavy=True))
             return observation_frame(await self._run(session.step, frame.data))
         except FrameError as exc:
             return error_frame(exc.code, exc.message)
@@ -281,6 +303,7 @@ async def serve_env(
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     shutdown_timeout: float = 10.0,
     advertise_extensions: bool = True,
+    max_steps: int = DEFAULT_MAX_STEPS,
 ) -> AsyncIterator[EnvServer]:
     """A running server for the duration of the block; ``port=0`` picks a free port."""
     config = EnvServerConfig(
@@ -292,6 +315,7 @@ async def serve_env(
         max_frame_bytes=max_frame_bytes,
         shutdown_timeout=shutdown_timeout,
         advertise_extensions=advertise_extensions,
+        max_steps=max_steps,
     )
     server = EnvServer(config)
     await server.start()

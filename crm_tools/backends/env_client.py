@@ -141,7 +141,9 @@ class EnvBackend:
             raise EnvConnectionError(f"Cannot connect to the CRM env server at {self.url}: {exc}") from exc
         self._ws = ws
         try:
-            reply = self._roundtrip(client_frame("reset", {} if self._seed is None else {"seed": self._seed}))
+            # sandbox: the demo data of the seed without a task (a server without tasks ignores the flag).
+            reset = {} if self._seed is None else {"seed": self._seed, "sandbox": True}
+            reply = self._roundtrip(client_frame("reset", reset))
         except ConnectionClosed as exc:
             self._drop()
             raise EnvConnectionError(

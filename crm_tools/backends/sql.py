@@ -10,6 +10,7 @@ import os
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -185,6 +186,8 @@ class SqlBackend:
     ``schema`` isolates the tables in a PostgreSQL schema (created if missing);
     ``options`` sets the opportunity stage and task status option lists;
     ``create=False`` opens an existing store only (no new file, no tables created).
+    ``image`` (in-memory SQLite only): a database from ``image()`` to start from;
+    ``new_id``: where the ids of created records come from (default: random UUIDs).
     """
 
     def __init__(
@@ -194,8 +197,11 @@ class SqlBackend:
         schema: str | None = None,
         options: SelectOptions = DEFAULT_OPTIONS,
         create: bool = True,
+        image: bytes | None = None,
+        new_id: Callable[[], str] | None = None,
     ) -> None:
-        self._store: Store = open_store(url, schema=schema, create=create)
+        self._store: Store = open_store(url, schema=schema, create=create, image=image)
+        self._new_id = new_id or _new_id
         self._sqlite = self._store.sqlite
         self._p = placeholder(self._sqlite)
         self.options = options
@@ -204,6 +210,10 @@ class SqlBackend:
     @property
     def dialect(self) -> str:
         return self._store.dialect
+
+    def image(self) -> bytes:
+        """The in-memory database serialized: a fresh ``SqlBackend("sqlite://", image=...)`` copies it."""
+        return self._store.image()
 
     def close(self) -> None:
         self._store.close()
@@ -364,7 +374,7 @@ class SqlBackend:
         record = validate_record(object_name, data, self.options)
         row = flatten(object_name, record)
         now = _now()
-        row["id"] = row.get("id") or _new_id()
+        row["id"] = row.get("id") or self._new_id()
         row["created_at"] = row.get("created_at") or now
         row["updated_at"] = row["created_at"] if record.createdAt is not None else now
         row["deleted_at"] = None

@@ -82,10 +82,54 @@ def parse_client_frame(raw: str | bytes) -> Frame:
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise FrameError("VALIDATION_ERROR", 'reset data must be an object like {"seed": 42}')
-        seed = data.get("seed")
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise FrameError("VALIDATION_ERROR", f"'seed' must be an integer or null, got {seed!r}")
+        data = reset_options(data)
     return Frame(kind, data)
+
+
+MAX_STEP_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class ResetOptions:
+    """What a reset asks for (the public client forwards extra ``reset`` keywords in ``data``).
+
+    ``seed``: a task episode chosen from the seed (none: the empty sandbox); ``task_id``: this task
+    instead; ``sandbox``: no task, the CRM filled with the demo data of ``seed``; ``max_steps``: the
+    step limit of a task episode; ``episode_id``: the caller's name for the episode.
+    """
+
+    seed: int | None = None
+    task_id: str | None = None
+    sandbox: bool = False
+    max_steps: int | None = None
+    episode_id: str | None = None
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def reset_options(data: dict[str, Any]) -> ResetOptions:
+    """``data`` of a reset frame, checked; unknown keys are ignored like the public server does."""
+    seed, task_id, sandbox = data.get("seed"), data.get("task_id"), data.get("sandbox", False)
+    max_steps, episode_id = data.get("max_steps"), data.get("episode_id")
+    if seed is not None and not _integer(seed):
+        raise FrameError("VALIDATION_ERROR", f"'seed' must be an integer or null, got {seed!r}")
+    if task_id is not None and (not isinstance(task_id, str) or not task_id):
+        raise FrameError("VALIDATION_ERROR", f"'task_id' must be a task id (a string), got {task_id!r}")
+    if not isinstance(sandbox, bool):
+        raise FrameError("VALIDATION_ERROR", f"'sandbox' must be true or false, got {sandbox!r}")
+    if sandbox and task_id is not None:
+        raise FrameError("VALIDATION_ERROR", "'sandbox' and 'task_id' exclude each other; give one")
+    if max_steps is not None and (not _integer(max_steps) or not 1 <= max_steps <= MAX_STEP_LIMIT):
+        raise FrameError(
+            "VALIDATION_ERROR", f"'max_steps' must be an integer from 1 to {MAX_STEP_LIMIT}, got {max_steps!r}"
+        )
+    if episode_id is not None and (not isinstance(episode_id, str) or not 0 < len(episode_id) <= 255):
+        raise FrameError(
+            "VALIDATION_ERROR", f"'episode_id' must be a string of 1 to 255 characters, got {episode_id!r}"
+        )
+    return ResetOptions(seed, task_id, sandbox, max_steps, episode_id)
 
 
 def parse_server_frame(raw: str | bytes) -> Frame:

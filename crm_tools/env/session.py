@@ -5,14 +5,26 @@ Plain synchronous code over a ``CRMBackend``; the server only moves frames in an
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from crm_tools.backends.base import CRMBackend
 from crm_tools.env.actions import EXTENSION, Call, parse_action
-from crm_tools.env.protocol import observation
+from crm_tools.env.episodes import (
+    DEFAULT_MAX_STEPS,
+    TaskCatalog,
+    TaskEpisode,
+    deterministic_ids,
+    grade_metadata,
+    task_metadata,
+)
+from crm_tools.env.protocol import FrameError, ResetOptions, observation
 from crm_tools.errors import CRMError
+
+if TYPE_CHECKING:
+    from crm_tools.tasks import Grade, Task
 
 Mode = Literal["episode", "store"]
 SERVER_NAME = "converso-crm-env"
@@ -25,7 +37,7 @@ class CRMSource(Protocol):
 
     mode: Mode
 
-    def open(self, seed: int | None) -> CRMBackend: ...
+    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend: ...
 
     def release(self, backend: CRMBackend) -> None: ...
 
@@ -33,29 +45,42 @@ class CRMSource(Protocol):
 
 
 class EpisodeSource:
-    """A fresh in-memory CRM per episode, filled with the demo data set of the seed."""
+    """A fresh in-memory CRM per episode, filled with the demo data set of the seed.
+
+    ``open_backend(image, new_id)`` opens an in-memory CRM from a serialized database (``None``: empty);
+    each seed's data set is built once and then copied, which costs a fraction of a millisecond
+    instead of the hundred it takes to write the records.
+    """
 
     mode: Mode = "episode"
 
-    def __init__(self, make_backend: Callable[[], CRMBackend], seed_data: Callable[[CRMBackend, int], Any]):
-        self._make_backend = make_backend
+    def __init__(
+        self,
+        open_backend: Callable[[bytes | None, Callable[[], str] | None], Any],
+        seed_data: Callable[[CRMBackend, int], Any],
+        *,
+        cached_data_sets: int = 64,
+    ) -> None:
+        self._open_backend = open_backend
         self._seed_data = seed_data
+        self._image = functools.lru_cache(maxsize=cached_data_sets)(self._build_image)
 
-    def open(self, seed: int | None) -> CRMBackend:
-        backend = self._make_backend()
+    def _build_image(self, seed: int) -> bytes:
+        backend = self._open_backend(None, None)
         try:
-            if seed is not None:
-                self._seed_data(backend, seed)
-        except BaseException:
+            self._seed_data(backend, seed)
+            return backend.image()
+        finally:
             backend.close()
-            raise
-        return backend
+
+    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend:
+        return self._open_backend(None if seed is None else self._image(seed), new_id)
 
     def release(self, backend: CRMBackend) -> None:
         backend.close()
 
     def close(self) -> None:
-        pass
+        self._image.cache_clear()
 
 
 class SharedSource:
@@ -66,7 +91,7 @@ class SharedSource:
     def __init__(self, backend: CRMBackend) -> None:
         self._backend = backend
 
-    def open(self, seed: int | None) -> CRMBackend:
+    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend:
         return self._backend
 
     def release(self, backend: CRMBackend) -> None:
@@ -81,19 +106,36 @@ def _record_key(prefix: str, object_name: str) -> str:
 
 
 class Session:
-    def __init__(self, source: CRMSource, *, api_url: str = "", advertise_extensions: bool = True) -> None:
+    """``tasks``: the catalog ``reset(seed)`` picks task episodes from (none: every episode is a sandbox);
+    ``max_steps``: the default step limit of a task episode."""
+
+    def __init__(
+        self,
+        source: CRMSource,
+        *,
+        tasks: TaskCatalog | None = None,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        api_url: str = "",
+        advertise_extensions: bool = True,
+    ) -> None:
         self._source = source
+        self._tasks = tasks
+        self._max_steps = max_steps
         self._api_url = api_url
         self._extensions = [EXTENSION] if advertise_extensions else []
         self._backend: CRMBackend | None = None
-        self._new_episode()
+        self._new_episode(None, None)
 
-    def _new_episode(self) -> None:
-        self.episode_id = str(uuid.uuid4())
+    def _new_episode(self, episode: TaskEpisode | None, episode_id: str | None) -> None:
+        self.episode_id = episode_id or str(uuid.uuid4())
+        self.episode = episode
         self.step_count = 0
         self.done = False
+        self.truncated = False
         self.last_success = False
         self.last_action: str | None = None
+        self.reward: float | None = None
+        self.grade: Grade | None = None
 
     @property
     def backend(self) -> CRMBackend:
@@ -101,48 +143,108 @@ class Session:
             self._backend = self._source.open(None)
         return self._backend
 
-    def reset(self, seed: int | None) -> dict[str, Any]:
-        fresh = self._source.open(seed)
+    def _task_for(self, options: ResetOptions) -> Task | None:
+        if options.sandbox or (options.seed is None and options.task_id is None):
+            return None
+        if self._source.mode != "episode":
+            if options.task_id is None:
+                return None  # a shared store ignores the seed, as it always did
+            raise FrameError(
+                "VALIDATION_ERROR", "Task episodes need an episode server; this one serves a shared store"
+            )
+        if self._tasks is None:
+            if options.task_id is None:
+                return None
+            raise FrameError("VALIDATION_ERROR", "This server has no tasks; reset with a seed only")
+        return self._tasks.pick(options.seed, options.task_id)
+
+    def reset(self, options: ResetOptions | None = None) -> dict[str, Any]:
+        options = options or ResetOptions()
+        task = self._task_for(options)
+        data_seed = task.crm_seed if task is not None else options.seed
+        new_id = deterministic_ids(options.seed) if options.seed is not None else None
+        fresh = self._source.open(data_seed, new_id=new_id)
+        try:
+            episode = None
+            if task is not None:
+                assert self._tasks is not None
+                max_steps = options.max_steps or self._max_steps
+                episode = TaskEpisode(task, self._tasks.baseline(task, fresh), max_steps, options.seed)
+        except BaseException:
+            self._source.release(fresh)
+            raise
         if self._backend is not None:
             self._source.release(self._backend)
         self._backend = fresh
-        self._new_episode()
-        return observation(
-            success=True,
-            data={},
-            metadata={"server": SERVER_NAME, "mode": self._source.mode, "extensions": self._extensions},
-        )
+        self._new_episode(episode, options.episode_id)
+        metadata: dict[str, Any] = {
+            "server": SERVER_NAME,
+            "mode": self._source.mode,
+            "extensions": self._extensions,
+            "episode_id": self.episode_id,
+        }
+        if episode is not None:
+            metadata["task"] = task_metadata(episode.task, episode.max_steps)
+            metadata["seed"] = options.seed
+        return observation(success=True, data={}, metadata=metadata)
 
     def step(self, action: Any) -> dict[str, Any]:
         """The OBS of one ACTION; raises ``ActionShapeError`` for a malformed one.
 
-        An action that is well-formed but meaningless (a ``get`` without ``record_id``, a field
-        another action type takes) fails the step like any CRM error: the agent reads why.
+        In a task episode every step's reward is a number: 0.0 until the episode ends, then the
+        grader's score. A failed step counts towards the step limit but never ends the episode itself.
         """
         try:
-            call = parse_action(action) if not isinstance(action, Call) else action
-        except CRMError as exc:
-            call, refused = None, exc
-        self.last_action = action.get("action_type") if isinstance(action, dict) else action.operation
+            call: Call | CRMError = parse_action(action) if not isinstance(action, Call) else action
+        except CRMError as exc:  # well-formed but meaningless: a failed step, not a protocol error
+            call = exc
+        if isinstance(action, dict):
+            self.last_action = action.get("action_type")
+        elif isinstance(call, Call):
+            self.last_action = call.operation
+        step_reward = 0.0 if self.episode is not None else None
         if self.done:
             return observation(
                 success=False,
                 data={},
-                error="The episode ended with submit_answer; send reset to start a new one",
+                error="The episode has ended; send reset to start a new one",
                 done=True,
+                reward=step_reward,
             )
         self.step_count += 1
+        answer: str | None = None
         try:
-            if call is None:
-                raise refused
+            if isinstance(call, CRMError):
+                raise call
             body = self._execute(call)
         except CRMError as exc:
             self.last_success = False
-            return observation(success=False, data=exc.body(), error=exc.message)
-        self.last_success = True
-        if call.operation == "submit":
-            self.done = True
-        return observation(success=True, data=body, done=self.done)
+            result = observation(success=False, data=exc.body(), error=exc.message, reward=step_reward)
+        else:
+            self.last_success = True
+            if call.operation == "submit":
+                self.done = True
+                answer = call.answer
+            result = observation(success=True, data=body, done=self.done, reward=step_reward)
+        if self.episode is None:
+            return result
+        if not self.done and self.step_count >= self.episode.max_steps:
+            self.done = self.truncated = True
+        if self.done:
+            self._finish(result, answer)
+        self.reward = result["reward"]
+        return result
+
+    def _finish(self, result: dict[str, Any], answer: str | None) -> None:
+        assert self.episode is not None
+        self.grade = self.episode.grade(self.backend, answer)
+        result["done"] = True
+        result["reward"] = self.grade.score
+        result["metadata"] = {
+            "grade": grade_metadata(self.grade),
+            "terminated": not self.truncated,
+            "truncated": self.truncated,
+        }
 
     def _execute(self, call: Call) -> dict[str, Any]:
         backend, name = self.backend, call.object_name
@@ -193,18 +295,25 @@ class Session:
                 ("opportunity", "opportunities"),
             )
         }
-        return {
+        state = {
             "episode_id": self.episode_id,
             "step_count": self.step_count,
             "env_name": "crm-agent",
             "done": self.done,
-            "terminated": self.done,
-            "truncated": False,
+            "terminated": self.done and not self.truncated,
+            "truncated": self.truncated,
             "success": self.last_success,
             **counts,
             "last_action": self.last_action,
             "api_url": self._api_url,
         }
+        if self.episode is not None:
+            # In a task episode, success means the grader's full score, not the last step's outcome.
+            state["success"] = self.grade is not None and self.grade.score >= 1.0
+            state["task_id"] = self.episode.task.id
+            state["max_steps"] = self.episode.max_steps
+            state["reward"] = self.reward
+        return state
 
     def close(self) -> None:
         if self._backend is not None:

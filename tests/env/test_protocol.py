@@ -8,6 +8,7 @@ import pytest
 
 from crm_tools.env.protocol import (
     FrameError,
+    ResetOptions,
     error_frame,
     observation,
     observation_frame,
@@ -17,8 +18,11 @@ from crm_tools.env.protocol import (
 
 
 def test_reset_step_state_and_close_frames_parse() -> None:
-    assert parse_client_frame('{"type": "reset", "data": {"seed": 42}}').data == {"seed": 42}
-    assert parse_client_frame('{"type": "reset"}').data == {}
+    assert parse_client_frame('{"type": "reset", "data": {"seed": 42}}').data == ResetOptions(seed=42)
+    assert parse_client_frame('{"type": "reset"}').data == ResetOptions()
+    assert parse_client_frame(
+        '{"type": "reset", "data": {"seed": 3, "task_id": "t", "max_steps": 5, "episode_id": "e", "x": 1}}'
+    ).data == ResetOptions(seed=3, task_id="t", max_steps=5, episode_id="e")
     assert parse_client_frame('{"type": "step", "data": {"action_type": "list_companies"}}').type == "step"
     assert parse_client_frame('{"type": "state"}').type == "state"
     assert parse_client_frame('{"type": "close"}').type == "close"
@@ -34,6 +38,10 @@ def test_reset_step_state_and_close_frames_parse() -> None:
         ('{"data": {}}', "UNKNOWN_TYPE"),
         ('{"type": "reset", "data": {"seed": "x"}}', "VALIDATION_ERROR"),
         ('{"type": "reset", "data": [1]}', "VALIDATION_ERROR"),
+        ('{"type": "reset", "data": {"task_id": 7}}', "VALIDATION_ERROR"),
+        ('{"type": "reset", "data": {"max_steps": 0}}', "VALIDATION_ERROR"),
+        ('{"type": "reset", "data": {"sandbox": "yes"}}', "VALIDATION_ERROR"),
+        ('{"type": "reset", "data": {"sandbox": true, "task_id": "t"}}', "VALIDATION_ERROR"),
     ],
 )
 def test_malformed_client_frames_carry_their_error_code(raw: str | bytes, code: str) -> None:

@@ -1,0 +1,109 @@
+"""Task episodes: which task a seed gives, the CRM it starts from, and the reward it ends with.
+
+``reset(seed=N)`` picks task ``N mod len(tasks)`` of the bundled tasks sorted by id (or the task
+named by ``task_id``) and starts from the demo data set of the task's ``crm_seed``. The episode ends
+with ``submit_answer`` (terminated) or at the step limit (truncated); either way the reward is the
+grader's score of what the episode changed in the CRM (write tasks) or of the answer (answer tasks).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from crm_tools.backends.base import CRMBackend
+from crm_tools.env.protocol import FrameError
+
+if TYPE_CHECKING:
+    from crm_tools.tasks import Grade, Task
+
+DEFAULT_MAX_STEPS = 50
+
+
+def deterministic_ids(seed: int) -> Callable[[], str]:
+    """Ids for the records an episode creates: the same seed gives the same ids in the same order.
+
+    Seeded from a text so the stream differs from the demo data's (``random.Random(seed)``).
+    """
+    rng = random.Random(f"crm-env-episode-ids:{seed}")
+    return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class TaskCatalog:
+    """The tasks a server offers, and the CRM snapshot each data set starts from."""
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        if not tasks:
+            raise ValueError("a task catalog needs at least one task")
+        self.tasks: list[Task] = sorted(tasks, key=lambda task: task.id)
+        self._by_id = {task.id: task for task in self.tasks}
+        self._baselines: dict[int | None, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def bundled(cls) -> TaskCatalog:
+        from crm_tools.tasks import load_tasks
+
+        return cls(load_tasks())
+
+    def pick(self, seed: int | None, task_id: str | None) -> Task:
+        if task_id is not None:
+            task = self._by_id.get(task_id)
+            if task is None:
+                shown = ", ".join(list(self._by_id)[:8])
+                raise FrameError(
+                    "VALIDATION_ERROR",
+                    f"Unknown task_id {task_id!r}; this server has {len(self.tasks)} tasks, e.g. {shown}",
+                )
+            return task
+        assert seed is not None, "a task episode needs a seed or a task_id"
+        return self.tasks[seed % len(self.tasks)]
+
+    def baseline(self, task: Task, backend: CRMBackend) -> Any:
+        """The snapshot of ``backend`` as a fresh episode of ``task`` finds it.
+
+        The demo data of a seed is always the same, so one snapshot per data set serves every episode.
+        """
+        from crm_tools.tasks import snapshot
+
+        key = task.crm_seed
+        found = self._baselines.get(key)
+        if found is None:
+            found = snapshot(backend)
+            with self._lock:
+                self._baselines.setdefault(key, found)
+        return found
+
+
+def task_metadata(task: Task, max_steps: int) -> dict[str, Any]:
+    """What the first observation tells the agent about its task (the instruction, not the persona)."""
+    return {
+        "id": task.id,
+        "category": task.category,
+        "kind": task.kind,
+        "instruction": task.instruction,
+        "max_steps": max_steps,
+    }
+
+
+@dataclass
+class TaskEpisode:
+    """The task an episode is graded against and the CRM it started from."""
+
+    task: Task
+    baseline: Any
+    max_steps: int
+    seed: int | None
+
+    def grade(self, backend: CRMBackend, answer: str | None) -> Grade:
+        from crm_tools.tasks import changes_between, grade, snapshot
+
+        return grade(self.task, changes_between(self.baseline, snapshot(backend)), answer)
+
+
+def grade_metadata(result: Grade) -> dict[str, Any]:
+    return {"score": result.score, "success": result.success, "reasons": list(result.reasons)}
