@@ -76,6 +76,22 @@ def _record_id(object_name: str, record_id: Any) -> str:
         ) from None
 
 
+@lru_cache(maxsize=1)
+def _tracking_script() -> str:
+    lines = [
+        "CREATE TABLE IF NOT EXISTS written_rows (object TEXT NOT NULL, id TEXT NOT NULL, "
+        "PRIMARY KEY (object, id)) WITHOUT ROWID;"
+    ]
+    for name in OBJECTS:
+        table = statements(name, True).table
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            lines.append(
+                f"CREATE TRIGGER IF NOT EXISTS written_{name}_{event.lower()} AFTER {event} ON main.{table} "
+                f"BEGIN INSERT OR IGNORE INTO written_rows VALUES ('{name}', {row}.id); END;"
+            )
+    return "\n".join(lines)
+
+
 def _not_found(object_name: str, record_id: str) -> NotFoundError:
     return NotFoundError(
         f"No {object_name} with id '{record_id}'; list {OBJECTS[object_name].plural} to find ids"
@@ -214,6 +230,26 @@ class SqlBackend:
     def image(self) -> bytes:
         """The in-memory database serialized: a fresh ``SqlBackend("sqlite://", image=...)`` copies it."""
         return self._store.image()
+
+    def track_writes(self) -> None:
+        """From now on, note the id of every row written (in-memory SQLite only; see ``written_ids``).
+
+        Triggers see every write, the cascades of a delete included. They are part of the database, so
+        an ``image()`` taken afterwards (before any write) starts every copy with an empty record at no
+        cost per copy.
+        """
+        if not (self._sqlite and self._store.memory):
+            raise ValueError("only an in-memory SQLite store tracks its writes")
+        with self._store.connection() as conn:
+            conn.executescript(_tracking_script())
+
+    def written_ids(self) -> dict[str, set[str]]:
+        """``{object_name: ids}`` of the rows written since ``track_writes`` (or since the image was taken)."""
+        written: dict[str, set[str]] = defaultdict(set)
+        with self._store.connection() as conn:
+            for object_name, record_id in conn.execute("SELECT object, id FROM written_rows"):
+                written[object_name].add(record_id)
+        return dict(written)
 
     def close(self) -> None:
         self._store.close()

@@ -8,6 +8,7 @@ grader's score of what the episode changed in the CRM (write tasks) or of the an
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import uuid
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from crm_tools.backends.base import CRMBackend
 from crm_tools.env.protocol import FrameError
+from crm_tools.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from crm_tools.tasks import Grade, Task
+    from crm_tools.tasks import ChangeSet, Grade, Snapshot, Task
 
 DEFAULT_MAX_STEPS = 50
 
@@ -100,9 +102,39 @@ class TaskEpisode:
     seed: int | None
 
     def grade(self, backend: CRMBackend, answer: str | None) -> Grade:
-        from crm_tools.tasks import changes_between, grade, snapshot
+        from crm_tools.tasks import grade
 
-        return grade(self.task, changes_between(self.baseline, snapshot(backend)), answer)
+        return grade(self.task, episode_changes(self.baseline, backend), answer)
+
+
+def episode_changes(baseline: Snapshot, backend: CRMBackend) -> ChangeSet:
+    """What the episode changed since ``baseline``: ``changes_between(baseline, snapshot(backend))``.
+
+    A backend that notes its written rows (``written_ids``) is read and compared on those rows only,
+    a fraction of a millisecond instead of several for reading and comparing the whole CRM.
+    """
+    from crm_tools.tasks import Snapshot, changes_between, snapshot
+
+    written_ids = getattr(backend, "written_ids", None)
+    if written_ids is None:
+        return changes_between(baseline, snapshot(backend))
+    before_part: dict[str, dict[str, Any]] = {}
+    after_part: dict[str, dict[str, Any]] = {}
+    after: dict[str, dict[str, Any]] = {name: dict(records) for name, records in baseline.records.items()}
+    for object_name, ids in written_ids().items():
+        old, new = baseline.of(object_name), after.setdefault(object_name, {})
+        before_part[object_name] = {i: old[i] for i in ids if i in old}
+        after_part[object_name] = {}
+        for record_id in ids:
+            try:
+                record = next(iter(backend.get(object_name, record_id)["data"].values()))  # type: ignore[arg-type]
+            except NotFoundError:
+                new.pop(record_id, None)
+            else:
+                new[record_id] = after_part[object_name][record_id] = record
+    changes = changes_between(Snapshot(before_part), Snapshot(after_part))
+    # The graders look references up in the whole CRM, before and after.
+    return dataclasses.replace(changes, before=baseline, after=Snapshot(after))
 
 
 def grade_metadata(result: Grade) -> dict[str, Any]:

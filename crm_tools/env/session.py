@@ -37,7 +37,11 @@ class CRMSource(Protocol):
 
     mode: Mode
 
-    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend: ...
+    def open(
+        self, seed: int | None, *, new_id: Callable[[], str] | None = None, track: bool = False
+    ) -> CRMBackend:
+        """``track``: the CRM notes which rows are written (``written_ids``), for grading."""
+        ...
 
     def release(self, backend: CRMBackend) -> None: ...
 
@@ -65,16 +69,22 @@ class EpisodeSource:
         self._seed_data = seed_data
         self._image = functools.lru_cache(maxsize=cached_data_sets)(self._build_image)
 
-    def _build_image(self, seed: int) -> bytes:
+    def _build_image(self, seed: int | None, track: bool) -> bytes:
         backend = self._open_backend(None, None)
         try:
-            self._seed_data(backend, seed)
+            if seed is not None:
+                self._seed_data(backend, seed)
+            if track:
+                backend.track_writes()
             return backend.image()
         finally:
             backend.close()
 
-    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend:
-        return self._open_backend(None if seed is None else self._image(seed), new_id)
+    def open(
+        self, seed: int | None, *, new_id: Callable[[], str] | None = None, track: bool = False
+    ) -> CRMBackend:
+        image = None if seed is None and not track else self._image(seed, track)
+        return self._open_backend(image, new_id)
 
     def release(self, backend: CRMBackend) -> None:
         backend.close()
@@ -91,7 +101,9 @@ class SharedSource:
     def __init__(self, backend: CRMBackend) -> None:
         self._backend = backend
 
-    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend:
+    def open(
+        self, seed: int | None, *, new_id: Callable[[], str] | None = None, track: bool = False
+    ) -> CRMBackend:
         return self._backend
 
     def release(self, backend: CRMBackend) -> None:
@@ -163,7 +175,7 @@ class Session:
         task = self._task_for(options)
         data_seed = task.crm_seed if task is not None else options.seed
         new_id = deterministic_ids(options.seed) if options.seed is not None else None
-        fresh = self._source.open(data_seed, new_id=new_id)
+        fresh = self._source.open(data_seed, new_id=new_id, track=task is not None)
         try:
             episode = None
             if task is not None:
