@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import ClientConnection, connect
@@ -80,9 +81,10 @@ class EnvConnection:
                 self.url,
                 subprotocols=[auth_subprotocol(api_key)],  # type: ignore[list-item]
                 open_timeout=timeout,
-                proxy=None,
+                proxy=None if urlsplit(self.url).hostname in ("127.0.0.1", "localhost", "::1") else True,
                 max_size=16 << 20,
                 compression=None,
+                legacy=True,  # the connection outlives any one block: close() closes it
             )
         except InvalidStatus as exc:
             if exc.response.status_code == 401:

@@ -80,11 +80,11 @@ def test_reset_without_seed_gives_an_empty_crm_and_advertises_the_extension(
         assert step(ws, action_type="list_companies")["data"]["totalCount"] == 0
 
 
-def test_reset_with_a_seed_gives_the_same_records_and_ids_each_time(env_server: BackgroundEnvServer) -> None:
+def test_a_sandbox_reset_with_a_seed_gives_the_same_records_and_ids_each_time(env_server: BackgroundEnvServer) -> None:
     pages = []
     for _ in range(2):
         with open_ws(env_server.url) as ws:
-            send(ws, {"type": "reset", "data": {"seed": 7}})
+            send(ws, {"type": "reset", "data": {"seed": 7, "sandbox": True}})
             pages.append(step(ws, action_type="list_people", limit=20, order_by="id")["data"])
     assert pages[0]["totalCount"] > 0
     assert pages[0]["data"] == pages[1]["data"]
@@ -297,7 +297,7 @@ def test_shutdown_lets_an_in_flight_frame_finish_and_answer_before_closing() -> 
     server = BackgroundEnvServer(api_keys=[API_KEY]).__enter__()
     ws = open_ws(server.url)
     # Seeding an episode takes a few hundred milliseconds in a worker thread: long enough to be in flight.
-    ws.send(json.dumps({"type": "reset", "data": {"seed": 5}}))
+    ws.send(json.dumps({"type": "reset", "data": {"seed": 5, "sandbox": True}}))
     time.sleep(0.1)
     stopper = threading.Thread(target=server.stop)
     stopper.start()

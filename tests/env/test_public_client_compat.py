@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from crm_tools.env.policies import ReferencePolicy
+from crm_tools.env.rollout import Turn, group_advantages
 from crm_tools.env_server import BackgroundEnvServer
+from crm_tools.tasks import load_tasks
 from tests.env.conftest import API_KEY
+
+TASKS = load_tasks()
 
 try:
     from construct_labs_crm_env import CrmAgentEnv
@@ -55,8 +61,8 @@ def _call(env: CrmAgentEnv, name: str, **arguments: Any) -> Any:
     return result
 
 
-def test_reset_with_a_seed_fills_the_crm(env: CrmAgentEnv) -> None:
-    result = env.reset(seed=42)
+def test_a_sandbox_reset_with_a_seed_fills_the_crm(env: CrmAgentEnv) -> None:
+    result = env.reset(seed=42, sandbox=True)
     assert result.done is False and result.observation.success
     companies = _call(env, "list_companies", limit=5).observation.data
     assert companies["totalCount"] > 0 and len(companies["data"]["companies"]) == 5
@@ -144,7 +150,7 @@ def test_a_crm_failure_reaches_the_client_as_an_unsuccessful_observation(env: Cr
 
 
 def test_state_parses_into_the_clients_model(env: CrmAgentEnv) -> None:
-    env.reset(seed=1)
+    env.reset(seed=1, sandbox=True)
     _call(env, "list_people", limit=1)
     state = env.state()
     assert state.env_name == "crm-agent" and state.step_count == 1
@@ -157,3 +163,119 @@ def test_a_bad_key_is_rejected_with_the_clients_authentication_error(server: Bac
     )
     with pytest.raises(ConnectionError, match="Authentication failed"):
         client.connect()
+
+
+# -- task episodes through the public client ----------------------------------------------------
+
+
+def test_seeds_0_to_29_give_tasks_with_instructions_and_the_same_seed_the_same_episode(
+    env: CrmAgentEnv,
+) -> None:
+    tasks = {}
+    for seed in range(30):
+        result = env.reset(seed=seed)
+        task = result.observation.metadata["task"]
+        assert task["instruction"].strip() and task["id"] and result.reward is None
+        tasks[seed] = task["id"]
+    assert len(set(tasks.values())) >= 20
+    seen = []
+    for _ in range(2):
+        first = env.reset(seed=5)
+        people = _call(env, "list_people", limit=20, order_by="id").observation.data
+        seen.append((first.observation.metadata["task"]["id"], people))
+    assert seen[0] == seen[1] and seen[0][0] == tasks[5]
+
+
+def test_steps_carry_numeric_rewards_and_submit_answer_ends_with_a_reward_in_0_1(env: CrmAgentEnv) -> None:
+    env.reset(seed=3, task_id=TASKS[0].id)
+    listed = _call(env, "list_companies", limit=2)
+    assert listed.reward == 0.0 and listed.done is False and listed.observation.reward == 0.0
+    bad = env.step(env.parse_tool_call({"name": "get_person", "arguments": {"record_id": "nope"}}).action)
+    assert bad.observation.success is False and bad.reward == 0.0 and bad.done is False
+    final = _call(env, "submit_answer", answer="I am not sure.")
+    assert final.done is True and isinstance(final.reward, float) and 0.0 <= final.reward <= 1.0
+    assert final.observation.metadata["grade"]["score"] == final.reward
+    state = env.state()
+    assert state.terminated is True and state.truncated is False and state.success is (final.reward == 1.0)
+    assert state.step_count == 3
+
+
+def test_the_step_limit_truncates_through_the_client(env: CrmAgentEnv) -> None:
+    env.reset(seed=4, max_steps=1)
+    result = _call(env, "list_people", limit=1)
+    assert result.done is True and isinstance(result.reward, float)
+    state = env.state()
+    assert state.truncated is True and state.terminated is False
+
+
+class ToolCallingEnv(CrmAgentEnv):
+    """The client's documented extension point: our tool calls carry the server's whole vocabulary."""
+
+    def parse_tool_call(self, tool_call: dict[str, Any]) -> Any:
+        from construct_labs_crm_env import CrmAgentAction
+        from construct_labs_crm_env.protocol import ParsedAction
+
+        return ParsedAction(CrmAgentAction(action_type=tool_call["name"], **tool_call["arguments"]), True)
+
+
+class ReferenceAgent:
+    """``get_action`` as the Construct Labs README calls it, answering with the reference solution."""
+
+    def __init__(self) -> None:
+        self.policy = ReferencePolicy(TASKS)
+        self.episodes = 0
+
+    def get_action(self, system_prompt: str, tools: list[dict[str, Any]], observation: Any) -> dict[str, Any]:
+        if "task" in observation.metadata:
+            self.episodes += 1
+            self.task, self.history = observation.metadata["task"], []
+        elif self.history:
+            self.history[-1] = (self.history[-1][0], observation.model_dump())
+        turn = Turn(self.task, observation.model_dump(), list(self.history), episode_id=str(self.episodes))
+        action = self.policy(turn)
+        self.history.append((action, {}))
+        return {
+            "name": action["action_type"],
+            "arguments": {k: v for k, v in action.items() if k != "action_type"},
+        }
+
+
+def test_the_readme_rollout_loop_collects_full_rewards_with_the_reference_agent(
+    server: BackgroundEnvServer,
+) -> None:
+    # collect_rollout of the Construct Labs README, verbatim but for the names.
+    @dataclass
+    class Rollout:
+        observations: list[Any] = field(default_factory=list)
+        actions: list[dict[str, Any]] = field(default_factory=list)
+        rewards: list[float] = field(default_factory=list)
+        done: bool = False
+        total_reward: float = 0.0
+
+    def collect_rollout(env: CrmAgentEnv, agent: Any, seed: int | None = None) -> Rollout:
+        rollout = Rollout()
+        result = env.reset(seed=seed)
+        rollout.observations.append(result.observation)
+        while not result.done:
+            tool_call = agent.get_action(
+                system_prompt=env.system_prompt, tools=env.tools, observation=result.observation
+            )
+            parsed = env.parse_tool_call(tool_call)
+            if parsed.is_valid:
+                result = env.step(parsed.action)
+                reward = result.reward if result.reward is not None else 0.0
+            else:
+                reward = -1.0
+                result.done = True
+            rollout.actions.append(tool_call)
+            rollout.rewards.append(reward)
+            rollout.observations.append(result.observation)
+        rollout.done = True
+        rollout.total_reward = sum(rollout.rewards)
+        return rollout
+
+    agent = ReferenceAgent()
+    with ToolCallingEnv(base_url=server.url.replace("ws://", "http://"), api_key=API_KEY) as env:
+        rollouts = [collect_rollout(env, agent, seed=seed) for seed in range(30)]
+    assert [r.total_reward for r in rollouts] == [1.0] * 30
+    assert group_advantages([r.total_reward for r in rollouts]) == [0.0] * 30
