@@ -201,7 +201,7 @@ class SqlBackend:
     ``url``: ``sqlite:///path``, ``sqlite://`` (memory) or ``postgresql[+psycopg]://...``;
     ``schema`` isolates the tables in a PostgreSQL schema (created if missing);
     ``options`` sets the opportunity stage and task status option lists;
-    ``create=False`` opens an existing store only (no new file, no tables created).
+    ``create=False`` opens an existing store only (no new file, no tables created);
     ``image`` (in-memory SQLite only): a database from ``image()`` to start from;
     ``new_id``: where the ids of created records come from (default: random UUIDs).
     """

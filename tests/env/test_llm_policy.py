@@ -24,6 +24,8 @@ from crm_tools.tasks import load_tasks
 from tests.env.conftest import API_KEY
 
 TASKS = load_tasks()
+# One task of each category keeps the test quick; the reference policy itself is checked on all of them.
+SAMPLE = list({task.category: task for task in reversed(TASKS)}.values())
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +58,17 @@ class ReferenceModel:
         return tool_calls(call(action.pop("action_type"), action))
 
 
-def test_an_llm_policy_solves_every_task_through_the_openai_wire(server: BackgroundEnvServer) -> None:
+def test_an_llm_policy_solves_a_task_of_every_category_through_the_openai_wire(server: BackgroundEnvServer) -> None:
     with ScriptedOpenAIServer(handler=ReferenceModel()) as model_server:
         policy = LLMPolicy(OpenAI(base_url=model_server.base_url, api_key="test", max_retries=0), "scripted",
                            extensions=True)  # fmt: skip
         with EnvConnection(server.url, API_KEY) as env:
-            rollouts = [collect_rollout(env, policy, task_id=task.id, seed=n) for n, task in enumerate(TASKS)]
+            rollouts = [collect_rollout(env, policy, task_id=task.id, seed=n) for n, task in enumerate(SAMPLE)]
         requests = model_server.requests
-    assert {r.task_id: r.reward for r in rollouts} == {task.id: 1.0 for task in TASKS}
+    assert {r.task_id: r.reward for r in rollouts} == {task.id: 1.0 for task in SAMPLE}
     first = requests[0]
     assert set(STANDARD_ACTION_TYPES) <= set(first.tool_names)
-    assert first.messages[1] == {"role": "user", "content": TASKS[0].instruction}
+    assert first.messages[1] == {"role": "user", "content": SAMPLE[0].instruction}
     tool_messages = [m for r in requests for m in r.messages if m["role"] == "tool"]
     assert tool_messages and all(m["tool_call_id"].startswith("call_") for m in tool_messages)
 

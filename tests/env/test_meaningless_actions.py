@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from crm_tools.backends.sql import SqlBackend
 from crm_tools.env.actions import ACTIONS, KNOWN_FIELDS, ActionShapeError
+from crm_tools.env.protocol import ResetOptions
 from crm_tools.env.session import EpisodeSource, Session
 from crm_tools.env_server import BackgroundEnvServer
 from crm_tools.seed import seed_demo_data
@@ -19,9 +20,9 @@ from tests.env.conftest import open_ws, send
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[Session]:
-    source = EpisodeSource(lambda: SqlBackend("sqlite://"), seed_demo_data)
+    source = EpisodeSource(lambda image, new_id: SqlBackend("sqlite://", image=image, new_id=new_id), seed_demo_data)
     live = Session(source)
-    live.reset(3)
+    live.reset(ResetOptions(seed=3, sandbox=True))
     yield live
     live.close()
 
