@@ -123,11 +123,18 @@ def test_streaming_shows_the_form_change(langgraph_server: LangGraphServer, clie
             stream_mode=["values", "messages"],
         )
     )
-    events = {part.event for part in parts}
-    assert "values" in events
-    assert any(event.startswith("messages") for event in events)
     forms = [part.data.get("form") for part in parts if part.event == "values"]
     states = [form and form["state"] for form in forms]
     assert states[0] is None  # the run's input, before any tool ran
     assert "ACTIVE" in states and states[-1] == "FILLED"
     assert forms[-1]["values"] == {"name": "Hooli", "domain": "hooli.com"}
+    # The messages mode streams the model's tokens and, complete, each tool result (the form's answers).
+    assert any(part.event == "messages/partial" for part in parts)
+    tool_results = [
+        message["name"]
+        for part in parts
+        if part.event == "messages/complete"
+        for message in part.data
+        if message["type"] == "tool"
+    ]
+    assert tool_results == ["CreateCompanyStart", "CreateCompanyUpdate"]
