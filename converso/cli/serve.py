@@ -34,6 +34,7 @@ from converso.cli.options import (
 )
 from converso.server.app import ChatServer, ServerConfig, keys_from
 from converso.server.limits import Limits
+from converso.server.logs import configure_logging
 from converso.server.ownership import ThreadOwnership
 
 # Young-generation threshold raised from 700; the older generations keep their default ratios.
@@ -64,7 +65,16 @@ def serve(
         ),
     ] = None,
     max_frame_bytes: Annotated[int, typer.Option(help="Largest client frame accepted.")] = 16_384,
-    messages_per_minute: Annotated[int, typer.Option(help="Messages per minute per client key.")] = 30,
+    messages_per_minute: Annotated[
+        int,
+        typer.Option(min=1, help="Messages per minute per client key (a shared widget key: the whole site)."),
+    ] = 30,
+    messages_per_minute_per_connection: Annotated[
+        int, typer.Option(min=1, help="Messages per minute per connection (one browser tab).")
+    ] = 10,
+    messages_per_minute_per_thread: Annotated[
+        int, typer.Option(min=1, help="Messages per minute per conversation, over all its connections.")
+    ] = 10,
     max_connections: Annotated[int, typer.Option(help="Concurrent connections of this process.")] = 1_000,
     max_connections_per_key: Annotated[
         int, typer.Option(help="Concurrent connections per client key.")
@@ -96,9 +106,17 @@ def serve(
     journal: JournalOption = None,
     journal_unmasked: JournalUnmaskedOption = False,
     app: AppOption = None,
+    log_level: Annotated[
+        str, typer.Option(help="DEBUG, INFO, WARNING or ERROR (message text and keys are never logged).")
+    ] = "INFO",
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log one JSON object per line.")] = False,
 ) -> None:
     """Serve the chat over WebSocket (/ws), with a chat page (/) and an embeddable widget (/widget.js)."""
     console = Console(stderr=True)
+    try:
+        configure_logging(log_level, as_json=log_json)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--log-level") from None
     keys = keys_from(client_key or [])
     if not keys:
         console.print(
@@ -142,6 +160,8 @@ def serve(
         limits=Limits(
             max_frame_bytes=max_frame_bytes,
             messages_per_minute=messages_per_minute,
+            messages_per_minute_per_connection=messages_per_minute_per_connection,
+            messages_per_minute_per_thread=messages_per_minute_per_thread,
             max_connections=max_connections,
             max_connections_per_key=max_connections_per_key,
         ),

@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import hmac
 import inspect
+import itertools
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from converso.server.ownership import ThreadForbiddenError, ThreadOwnership, own
 from converso.server.protocol import (
     PROTOCOL_VERSION,
     AuthFrame,
+    ConfirmFrame,
     ErrorCode,
     MessageFrame,
     OpenFrame,
@@ -42,6 +45,13 @@ from converso.server.protocol import (
 from converso.server.thread_locks import ThreadLocks, thread_locks_for
 
 log = logging.getLogger("converso.server")
+
+# How many earlier messages an `opened` frame carries, so a reloaded page shows the conversation.
+HISTORY_IN_OPENED = 30
+# What a person reads when a turn fails; the details go to the server log, never to the page.
+TURN_FAILED_TEXT = "Sorry, something went wrong and your last message was not kept. Please try again."
+# The user message a Confirm button stands for, as the conversation's history shows it.
+CONFIRM_TEXT = "Yes, save it."
 
 
 class ThreadAgent(Protocol):
@@ -80,11 +90,16 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+_connection_ids = itertools.count(1)
+
+
 class _Session:
-    def __init__(self, ws: ServerConnection, owner: str) -> None:
+    def __init__(self, ws: ServerConnection, owner: str, connection: int) -> None:
         self.ws = ws
         self.owner = owner
+        self.connection = connection
         self.thread_id: str | None = None
+        self.messages = 0
 
 
 class ChatServer:
@@ -101,7 +116,11 @@ class ChatServer:
         self._owners_by_digest = [owner_of_key(key) for key in config.api_keys]
         self._ownership = ThreadOwnership(config.state_url)
         self._locks = locks if locks is not None else thread_locks_for(config.state_url)
-        self._rates = RateLimiter(config.limits.messages_per_minute, **({"clock": clock} if clock else {}))
+        timing = {"clock": clock} if clock else {}
+        limits = config.limits
+        self._rates = RateLimiter(limits.messages_per_minute, **timing)
+        self._connection_rates = RateLimiter(limits.messages_per_minute_per_connection, **timing)
+        self._thread_rates = RateLimiter(limits.messages_per_minute_per_thread, **timing)
         self._connections = ConnectionCounter(config.limits)
         self._router = Router(self._health)
         self._server: Server | None = None
@@ -174,17 +193,47 @@ class ChatServer:
     # -- connections -------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        connection = next(_connection_ids)
+        opened_at = time.monotonic()
+        peer = _peer(ws)
+        log.info(
+            "connection %d opened from %s",
+            connection,
+            peer,
+            extra={"event": "connection_opened", "connection": connection, "peer": peer},
+        )
+        session: _Session | None = None
+        try:
+            session = await self._handle_connection(ws, connection)
+        finally:
+            self._connection_rates.forget(str(connection))
+            log.info(
+                "connection %d closed after %.1fs (%d messages)",
+                connection,
+                time.monotonic() - opened_at,
+                session.messages if session else 0,
+                extra={
+                    "event": "connection_closed",
+                    "connection": connection,
+                    "duration_s": round(time.monotonic() - opened_at, 3),
+                    "messages": session.messages if session else 0,
+                    "close_code": ws.close_code,
+                },
+            )
+
+    async def _handle_connection(self, ws: ServerConnection, connection: int) -> _Session | None:
+        session: _Session | None = None
         if not self._connections.try_open():
             await self._refuse(
                 ws,
                 ErrorCode.TOO_MANY_CONNECTIONS,
                 f"The server holds its maximum of {self.config.limits.max_connections} connections; retry later.",
             )
-            return
+            return None
         try:
             owner = await self._authenticate(ws)
             if owner is None:
-                return
+                return None
             if not self._connections.try_bind_key(owner):
                 await self._refuse(
                     ws,
@@ -192,18 +241,26 @@ class ChatServer:
                     f"This API key already has {self.config.limits.max_connections_per_key} open connections; "
                     "close one or retry later.",
                 )
-                return
+                return None
             try:
                 await self._send(ws, {"type": "authenticated", "protocol": PROTOCOL_VERSION})
-                await self._serve_session(_Session(ws, owner))
+                session = _Session(ws, owner, connection)
+                await self._serve_session(session)
             finally:
                 self._connections.unbind_key(owner)
         except ConnectionClosed:
             pass
         finally:
             self._connections.close()
+        return session
 
     async def _refuse(self, ws: ServerConnection, code: ErrorCode, message: str) -> None:
+        log.warning(
+            "connection from %s refused: %s",
+            _peer(ws),
+            code,
+            extra={"event": "refused", "code": str(code), "peer": _peer(ws)},
+        )
         with contextlib.suppress(ConnectionClosed):
             await ws.send(encode(error_frame(code, message)))
             close_code = (
@@ -273,6 +330,8 @@ class ChatServer:
             await self._open(session, frame.thread_id)
         elif isinstance(frame, MessageFrame):
             await self._message(session, frame.text)
+        elif isinstance(frame, ConfirmFrame):
+            await self._message(session, CONFIRM_TEXT, confirm=frame.form)
         elif isinstance(frame, ResetFrame):
             await self._reset(session)
 
@@ -288,6 +347,12 @@ class ChatServer:
             raise ProtocolError(ErrorCode.THREAD_FORBIDDEN, str(exc)) from None
         session.thread_id = claim.thread_id
         form = await _call(self.agent.get_form, claim.thread_id) if claim.resumed else None
+        history_of = getattr(self.agent, "history", None)
+        history = (
+            await _call(history_of, claim.thread_id, HISTORY_IN_OPENED)
+            if claim.resumed and history_of
+            else []
+        )
         await self._send(
             session.ws,
             {
@@ -295,6 +360,8 @@ class ChatServer:
                 "thread_id": claim.thread_id,
                 "resumed": claim.resumed,
                 "form": to_jsonable(form),
+                "display": await self._display(form),
+                "history": to_jsonable(history),
             },
         )
 
@@ -306,33 +373,118 @@ class ChatServer:
             )
         return session.thread_id
 
-    def _admit_turn(self, session: _Session) -> None:
+    def _admit_turn(self, session: _Session, thread_id: str) -> None:
         if self._draining:
             raise ProtocolError(ErrorCode.SHUTTING_DOWN, "The server is shutting down; reconnect and resend.")
-        wait = self._rates.admit(session.owner)
-        if wait:
-            per_minute = self.config.limits.messages_per_minute
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"This API key may send {per_minute} messages per minute; retry in {retry_after_seconds(wait)}s.",
-                retry_after=retry_after_seconds(wait),
-            )
+        limits = self.config.limits
+        checks = (
+            (
+                self._connection_rates,
+                str(session.connection),
+                limits.messages_per_minute_per_connection,
+                "connection",
+            ),
+            (self._thread_rates, thread_id, limits.messages_per_minute_per_thread, "conversation"),
+            (self._rates, session.owner, limits.messages_per_minute, "API key"),
+        )
+        for limiter, key, per_minute, scope in checks:
+            wait = limiter.wait(key)
+            if wait:
+                log.info(
+                    "rate limited (%s) on connection %d",
+                    scope,
+                    session.connection,
+                    extra={"event": "rate_limited", "scope": scope, "connection": session.connection},
+                )
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED,
+                    f"This {scope} may send {per_minute} messages per minute; retry in {retry_after_seconds(wait)}s.",
+                    retry_after=retry_after_seconds(wait),
+                    scope=scope,
+                )
+        for limiter, key, _, _ in checks:
+            limiter.count(key)
 
-    async def _message(self, session: _Session, text: str) -> None:
+    async def _message(self, session: _Session, text: str, *, confirm: str | None = None) -> None:
         thread_id = self._require_thread(session)
-        self._admit_turn(session)
+        self._admit_turn(session, thread_id)
+        session.messages += 1
+        options = {"confirm": confirm} if confirm else {}
         async with self._turn(thread_id):
+            started = time.monotonic()
+            outcome, tool_errors = "ok", 0
             try:
-                async for event in self.agent.astream(thread_id, text):
-                    await self._send(session.ws, event_frame(event))
+                async for event in self.agent.astream(thread_id, text, **options):
+                    frame = event_frame(event)
+                    if frame["type"] == "error":
+                        outcome = "failed"
+                        log.warning(
+                            "turn failed on thread %s: %s",
+                            thread_id,
+                            frame["message"],
+                            extra={
+                                "event": "turn_failed",
+                                "thread_id": thread_id,
+                                "detail": frame["message"],
+                            },
+                        )
+                        frame["message"] = TURN_FAILED_TEXT
+                    elif frame["type"] == "tool":
+                        tool_errors += frame["is_error"]
+                        if frame["is_error"]:
+                            log.info(
+                                "tool %s failed on thread %s",
+                                frame["name"],
+                                thread_id,
+                                extra={"event": "tool_failed", "thread_id": thread_id, "tool": frame["name"]},
+                            )
+                        frame["activity"] = self._activity(frame["name"])
+                    elif frame["type"] in ("form", "reply"):
+                        frame["display"] = await self._display(frame["form"])
+                        if frame.get("failed"):
+                            frame["text"] = TURN_FAILED_TEXT
+                    await self._send(session.ws, frame)
             except Exception:
-                log.exception("turn failed on thread %s", thread_id)
+                outcome = "error"
+                log.exception(
+                    "turn raised on thread %s",
+                    thread_id,
+                    extra={"event": "turn_error", "thread_id": thread_id},
+                )
                 await self._send(
                     session.ws,
                     error_frame(
                         ErrorCode.INTERNAL_ERROR, "The server failed while handling this message; retry it."
                     ),
                 )
+            finally:
+                log.info(
+                    "turn on thread %s: %s in %.0f ms",
+                    thread_id,
+                    outcome,
+                    (time.monotonic() - started) * 1000,
+                    extra={
+                        "event": "turn",
+                        "thread_id": thread_id,
+                        "connection": session.connection,
+                        "outcome": outcome,
+                        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                        "tool_errors": tool_errors,
+                        "confirm": bool(confirm),
+                    },
+                )
+
+    async def _display(self, form: Any) -> Any:
+        # The labels come from the engine (the form's declarations); a linked record's name may need a
+        # CRM read, so off the event loop.
+        describe = getattr(self.agent, "form_display", None)
+        if form is None or describe is None:
+            return None
+        return to_jsonable(await _call(describe, form))
+
+    def _activity(self, tool_name: str | None) -> str | None:
+        describe = getattr(self.agent, "activity", None)
+        return describe(tool_name) if describe and tool_name else None
 
     async def _reset(self, session: _Session) -> None:
         thread_id = self._require_thread(session)
@@ -341,7 +493,9 @@ class ChatServer:
         async with self._turn(thread_id):
             await _call(self.agent.reset_form, thread_id)
             form = await _call(self.agent.get_form, thread_id)
-        await self._send(session.ws, {"type": "form", "form": to_jsonable(form)})
+        await self._send(
+            session.ws, {"type": "form", "form": to_jsonable(form), "display": await self._display(form)}
+        )
 
     @contextlib.asynccontextmanager
     async def _turn(self, thread_id: str) -> AsyncIterator[None]:
@@ -364,6 +518,11 @@ class ChatServer:
 
 async def run_server(agent: ThreadAgent, config: ServerConfig, stop: asyncio.Event) -> None:
     await ChatServer(agent, config).serve_until(stop)
+
+
+def _peer(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address)
 
 
 def keys_from(values: Iterable[str]) -> tuple[str, ...]:

@@ -74,12 +74,19 @@ class ResetFrame(_Frame):
     type: Literal["reset"]
 
 
+class ConfirmFrame(_Frame):
+    """A Confirm button: saves the named form if it is the active one and FILLED (an unambiguous yes)."""
+
+    type: Literal["confirm"]
+    form: Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class PingFrame(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = AuthFrame | OpenFrame | MessageFrame | ResetFrame | PingFrame
-_CLIENT_TYPES = ("auth", "open", "message", "reset", "ping")
+ClientFrame = AuthFrame | OpenFrame | MessageFrame | ConfirmFrame | ResetFrame | PingFrame
+_CLIENT_TYPES = ("auth", "open", "message", "confirm", "reset", "ping")
 _client_frame = TypeAdapter(Annotated[ClientFrame, Field(discriminator="type")])
 
 
@@ -167,7 +174,10 @@ def event_frame(event: Any) -> dict[str, Any]:
         return error_frame(ErrorCode.TURN_FAILED, str(message))
     if kind == "reply":
         reply = data.get("reply") if isinstance(data.get("reply"), dict) else data
-        return {"type": "reply", "text": reply.get("text", ""), "form": reply.get("form")}
+        frame = {"type": "reply", "text": reply.get("text", ""), "form": reply.get("form")}
+        if reply.get("error"):
+            frame["failed"] = True
+        return frame
     if kind == "tool":
         result = data.get("result")
         if isinstance(result, str) and len(result) > TOOL_RESULT_PREVIEW:

@@ -52,7 +52,7 @@ def test_a_json_array_is_not_a_frame() -> None:
 def test_unknown_type_lists_the_accepted_types() -> None:
     error = refusal('{"type": "subscribe"}')
     assert error.code is ErrorCode.UNKNOWN_TYPE
-    assert "auth, open, message, reset, ping" in error.message
+    assert "auth, open, message, confirm, reset, ping" in error.message
 
 
 def test_message_without_text_names_the_missing_field() -> None:

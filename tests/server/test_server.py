@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from converso.server.app import TURN_FAILED_TEXT
 from converso.testing import ScriptedRequest
 from tests.server.conftest import (
     KEY,
@@ -129,7 +130,34 @@ async def test_a_turn_streams_tokens_tools_form_and_reply(make_agent: Any, state
             "values": {"subject": "Printer on fire"},
             "missing": ["priority"],
         },
+        "display": {
+            "name": "CreateTicket",
+            "title": "Open a support ticket",
+            "state": "ACTIVE",
+            "fields": [
+                {
+                    "name": "subject",
+                    "label": "Subject",
+                    "hint": "What the ticket is about",
+                    "value": "Printer on fire",
+                    "required": True,
+                },
+                {
+                    "name": "priority",
+                    "label": "Priority",
+                    "hint": "1 (urgent) to 4 (whenever)",
+                    "value": None,
+                    "required": True,
+                },
+            ],
+            "next": "priority",
+            "can_confirm": False,
+        },
     }
+    assert [f["activity"] for f in of_type(frames, "tool")] == [
+        "Starting: Open a support ticket",
+        "Filling in: Open a support ticket",
+    ]
 
 
 async def test_a_full_conversation_creates_the_record(
@@ -154,6 +182,11 @@ async def test_a_thread_resumes_with_its_form_after_reconnecting(make_agent: Any
             opened = await client.open(thread_id)
     assert opened["resumed"] is True
     assert opened["form"]["values"] == {"subject": "Printer on fire"}
+    assert opened["display"]["fields"][0]["value"] == "Printer on fire"
+    assert opened["history"] == [
+        {"role": "user", "text": TICKET_USER_TURNS[0]},
+        {"role": "assistant", "text": "How urgent is it, from 1 to 4?"},
+    ]
 
 
 async def test_another_key_cannot_open_a_thread(make_agent: Any, state_url: str) -> None:
@@ -239,9 +272,12 @@ async def test_a_failing_model_ends_the_turn_with_an_error_and_a_reply(
         await c.auth()
         await c.open()
         frames = await c.turn("hello")
+    # One human sentence for the person; the provider's error stays in the server log.
     assert frames[-2]["code"] == "turn_failed"
-    assert "language model failed" in frames[-2]["message"]
-    assert frames[-1]["type"] == "reply"
+    assert frames[-2]["message"] == TURN_FAILED_TEXT
+    assert frames[-1]["type"] == "reply" and frames[-1]["failed"] is True
+    assert frames[-1]["text"] == TURN_FAILED_TEXT
+    assert "provider down" not in json.dumps(frames)
 
 
 async def test_reset_drops_the_active_form(make_agent: Any, state_url: str) -> None:
@@ -251,7 +287,7 @@ async def test_reset_drops_the_active_form(make_agent: Any, state_url: str) -> N
         await client.turn(TICKET_USER_TURNS[0])
         await client.send(type="reset")
         frame = await client.recv()
-    assert frame == {"type": "form", "form": None}
+    assert frame == {"type": "form", "form": None, "display": None}
 
 
 async def test_shutdown_lets_the_running_turn_finish_then_closes_1001(
