@@ -1,7 +1,7 @@
 """The agents under test, each a function of the user's message for one episode.
 
 - ``converso``: the form engine with the CRM's forms and read tools (``build_tools``);
-- ``flat``: a LangGraph ReAct agent with one plain tool per CRM operation and a prompt asking it to confirm
+- ``flat``: LangChain's tool-calling agent (``create_agent``) with one plain tool per CRM operation and a prompt asking it to confirm
   before writing, the baseline the original converso was compared against;
 - ``reference``: the form engine driven through the task's reference solution by a scripted model (it
   proves the task is solvable and that the grader accepts a right answer);
@@ -149,18 +149,19 @@ class SilentSession:
 
 
 class FlatSession:
-    """A ``create_react_agent`` over the flat tools; the conversation is its message list."""
+    """LangChain's tool-calling agent (``create_agent``) over the flat tools; the conversation is its
+    message list."""
 
     def __init__(self, task: Task, world: EpisodeWorld, settings: ModelSettings) -> None:
-        from langgraph.prebuilt import create_react_agent
+        from langchain.agents import create_agent
 
         self.usage = UsageCounter()
         self._answers: list[str] = []
         prompt = FLAT_SYSTEM_PROMPT.format(now=task.now.isoformat(), weekday=f"{task.now:%A}")
-        self.agent = create_react_agent(
+        self.agent = create_agent(
             model_factory(settings).chat_model(),
             flat_tools(world.backend, self._answers),
-            prompt=SystemMessage(prompt),
+            system_prompt=SystemMessage(prompt),
         )
         self.messages: list[AnyMessage] = []
 
