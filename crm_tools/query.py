@@ -60,6 +60,17 @@ _SHORT_DIRECTIONS = {"ASC": "AscNullsFirst", "DESC": "DescNullsLast"}
 _MAX_INTEGER = 2**63 - 1
 PAGING_PARAMS = ("limit", "filter", "order_by", "starting_after", "ending_before", "depth", "cursor")
 
+# Every filter the grammar accepts must run on both stores. What the databases cap: SQLite an
+# expression's depth (1000) and its parser's nesting (about 20 ``not`` groups), bound variables (999
+# before 3.32); PostgreSQL bound parameters (65535). The store writes long AND/OR lists as balanced
+# trees, so depth grows with the logarithm of their length; these bounds leave a wide margin.
+MAX_FILTER_CONDITIONS = 100
+"""Conditions (``field[comparator]:value``) in one filter."""
+MAX_FILTER_VALUES = 500
+"""Values in one filter: one per condition, every item of an ``in``/``containsAny`` list."""
+MAX_FILTER_NESTING = 8
+"""Groups (``and``/``or``/``not``) inside one another."""
+
 
 @dataclass(frozen=True)
 class FieldRef:
@@ -317,6 +328,8 @@ def _parse_predicate(spec: ObjectSpec, text: str, options: SelectOptions) -> Pre
             )
         inner = value[1:-1]
         items = [unquote(item) for item in split_top_level(inner)] if inner.strip() else []
+        if len(items) > MAX_FILTER_VALUES:
+            raise _too_large(f"'{path}[{comparator}]' lists {len(items)} values")
         if not items or any(item == "" for item in items):
             raise _bad(
                 f"'filter' invalid for '{comparator}' operator. Received '{value}' but a non-empty array "
@@ -333,11 +346,19 @@ def _parse_predicate(spec: ObjectSpec, text: str, options: SelectOptions) -> Pre
     return Predicate(ref, comparator, coerced)
 
 
+def _too_large(what: str) -> CRMError:
+    return _bad(
+        f"'filter' too large: {what}. A filter may hold at most {MAX_FILTER_CONDITIONS} conditions and "
+        f"{MAX_FILTER_VALUES} values (each item of an in/containsAny list counts), with groups nested at "
+        f"most {MAX_FILTER_NESTING} deep; split the query or narrow it",
+    )
+
+
 def _parse_node(spec: ObjectSpec, text: str, options: SelectOptions, depth: int) -> Node:
-    if depth > 32:
-        raise _bad("'filter' invalid: groups nest deeper than 32 levels")
     group = _GROUP.fullmatch(text)
     if group:
+        if depth >= MAX_FILTER_NESTING:
+            raise _too_large(f"groups nest more than {MAX_FILTER_NESTING} deep")
         operator = group.group(1)
         inner = group.group(2)
         items = tuple(
@@ -363,7 +384,20 @@ def parse_filter(object_name: str, text: str | None, options: SelectOptions = DE
     spec = object_spec(object_name)
     parts = [part for part in split_top_level(text) if part.strip()]
     items = tuple(_parse_node(spec, part, options, 0) for part in parts)
-    return items[0] if len(items) == 1 else Group("and", items)
+    node = items[0] if len(items) == 1 else Group("and", items)
+    _check_size(node)
+    return node
+
+
+def _check_size(node: Node) -> None:
+    conditions = values = 0
+    for predicate in walk(node):
+        conditions += 1
+        values += len(predicate.value) if isinstance(predicate.value, tuple) else 1
+    if conditions > MAX_FILTER_CONDITIONS:
+        raise _too_large(f"it has {conditions} conditions")
+    if values > MAX_FILTER_VALUES:
+        raise _too_large(f"it has {values} values")
 
 
 def walk(node: Node | None) -> Iterator[Predicate]:

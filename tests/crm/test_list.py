@@ -130,6 +130,31 @@ def test_one_hop_across_company(backend: CRMBackend, make: Make) -> None:
     assert names(backend.list("person", filter=f"companyId[eq]:{other['id']}")) == ["Ben"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("company.name[eq]:Acme,company.employees[gte]:10", ["Ana"]),
+        ("and(company.name[eq]:Acme,or(company.employees[gt]:100,company.name[eq]:Other))", []),
+        ("or(company.name[eq]:Acme,company.name[eq]:Other)", ["Ana", "Ben"]),
+        ("or(company.name[eq]:Acme,name.firstName[eq]:Cy)", ["Ana", "Cy"]),
+        ("and(or(company.name[eq]:Acme),or(company.employees[lt]:100))", ["Ana"]),
+        ("not(company.name[eq]:Acme)", ["Ben", "Cy"]),
+        ("not(or(company.name[eq]:Acme,company.name[eq]:Other))", ["Cy"]),
+        ("company.name[neq]:Acme", ["Ben"]),
+    ],
+)
+def test_conditions_across_one_relation_combine_like_separate_ones(
+    backend: CRMBackend, make: Make, text: str, expected: list[str]
+) -> None:
+    # The store writes the conditions of one group on one relation as one subquery.
+    acme = make("company", name="Acme", employees=50)
+    other = make("company", name="Other", employees=5)
+    make("person", name={"firstName": "Ana"}, companyId=acme["id"])
+    make("person", name={"firstName": "Ben"}, companyId=other["id"])
+    make("person", name={"firstName": "Cy"})
+    assert names(backend.list("person", filter=text, order_by="name.firstName")) == expected
+
+
 def test_filter_errors_reach_the_caller_as_400(backend: CRMBackend) -> None:
     with pytest.raises(CRMError) as info:
         backend.list("opportunity", filter="stage[in]:NEW")

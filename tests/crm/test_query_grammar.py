@@ -9,6 +9,9 @@ import pytest
 from crm_tools.errors import CRMError
 from crm_tools.models import DEFAULT_OPTIONS
 from crm_tools.query import (
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_NESTING,
+    MAX_FILTER_VALUES,
     Group,
     Predicate,
     decode_cursor,
@@ -196,6 +199,46 @@ def test_invalid_filters_name_the_problem(object_name: str, text: str, message: 
     with pytest.raises(CRMError) as info:
         parse_filter(object_name, text)
     assert message in info.value.message
+
+
+def _nested(text: str, levels: int, operator: str = "not") -> str:
+    for _ in range(levels):
+        text = f"{operator}({text})"
+    return text
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        (
+            ",".join(["name[eq]:a"] * (MAX_FILTER_CONDITIONS + 1)),
+            f"it has {MAX_FILTER_CONDITIONS + 1} conditions",
+        ),
+        (
+            "name[in]:[" + ",".join(["a"] * (MAX_FILTER_VALUES + 1)) + "]",
+            f"'name[in]' lists {MAX_FILTER_VALUES + 1} values",
+        ),
+        (
+            "name[containsAny]:[" + ",".join(["a"] * (MAX_FILTER_VALUES - 1)) + "],employees[in]:[1,2]",
+            f"it has {MAX_FILTER_VALUES + 1} values",
+        ),
+        (_nested("name[eq]:a", MAX_FILTER_NESTING + 1), f"groups nest more than {MAX_FILTER_NESTING} deep"),
+        ("name[in]:[" + ",".join(["a"] * 70_000) + "]", "'name[in]' lists 70000 values"),
+    ],
+    ids=["conditions", "one-list", "values-in-total", "nesting", "in-70000"],
+)
+def test_filters_beyond_the_size_limits_are_refused_naming_the_limit(text: str, what: str) -> None:
+    with pytest.raises(CRMError) as info:
+        parse_filter("company", text)
+    assert info.value.status_code == 400 and info.value.code == "INVALID_FILTER"
+    assert f"'filter' too large: {what}" in info.value.message
+    assert f"at most {MAX_FILTER_CONDITIONS} conditions and {MAX_FILTER_VALUES} values" in info.value.message
+
+
+def test_filters_at_the_size_limits_are_accepted() -> None:
+    conditions = ",".join(["name[eq]:a"] * MAX_FILTER_CONDITIONS)
+    assert parse_filter("company", _nested(f"and({conditions})", MAX_FILTER_NESTING - 1)) is not None
+    assert parse_filter("company", "name[in]:[" + ",".join(["a"] * MAX_FILTER_VALUES) + "]") is not None
 
 
 def test_emails_compare_lower_cased() -> None:
