@@ -31,8 +31,8 @@ CHROMIUM_ARGS = [
 KEY = "widget-key"
 REPO = Path(__file__).resolve().parents[2]
 
-# The engine answers the filled form's summary and the commit's result itself (return_direct),
-# so the model speaks only when it asks for the name.
+# The engine answers the filled form's summary and the commit's result itself (return_direct), and the
+# Confirm button saves without the model, so the model speaks only when it asks for the name.
 CREATE_COMPANY_SCRIPT: list[Any] = [
     {"tool_calls": [{"name": "CreateCompanyStart", "args": {}}]},
     {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {}}]},
@@ -42,9 +42,9 @@ CREATE_COMPANY_SCRIPT: list[Any] = [
             {"name": "CreateCompanyUpdate", "args": {"name": "Acme", "domain": "acme.com", "employees": 250}}
         ]
     },
-    {"tool_calls": [{"name": "CreateCompanyFinalize", "args": {"confirm": True}}]},
 ]
-USER_TURNS = ["I'd like to add a company", "Acme, acme.com, 250 people", "yes"]
+INTERNAL_NAMES = ("CreateCompany", "FormReset", "search", "list_companies", "domainName", "⚙", "FILLED", "ACTIVE")
+USER_TURNS = ["I'd like to add a company", "Acme, acme.com, 250 people"]
 
 
 def _browser_or_skip() -> Any:
@@ -115,6 +115,20 @@ def chat(page: Any, text: str, replies_before: int) -> str:
     return reply.inner_text()
 
 
+def widget_text(page: Any) -> str:
+    return page.evaluate(
+        "document.querySelector('[data-converso]').shadowRoot.querySelector('.panel').innerText"
+    )
+
+
+def shoot(page: Any, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    artifacts = REPO / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copy(shot, artifacts / name)
+
+
 def test_the_chat_page_creates_a_company_through_a_full_conversation(crm_app: Any, tmp_path: Path) -> None:
     sync_playwright = _browser_or_skip()
     with (
@@ -123,25 +137,56 @@ def test_the_chat_page_creates_a_company_through_a_full_conversation(crm_app: An
     ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 900, "height": 760})
-        page.goto(f"{background.url}/#key={KEY}")
+        # A wrong key: back to the key entry, saying so, with the bad key forgotten.
+        page.goto(f"{background.url}/#key=not-the-key")
+        page.locator("#login-error").wait_for(timeout=10_000)
+        refused = page.locator("#login-error").inner_text()
+        stored = page.evaluate("sessionStorage.getItem('converso.key')")
+        focused = page.evaluate("document.activeElement.id")
+        shoot(page, tmp_path, "widget-key-refused.png")
+        page.get_by_label("Client API key of this server").fill(KEY)
+        page.get_by_role("button", name="Start chatting").click()
         page.locator("text=online").wait_for(timeout=10_000)
-        replies = [chat(page, text, i) for i, text in enumerate(USER_TURNS[:2])]
+        welcome = page.locator("[data-role=welcome]").inner_text()
+        replies = [chat(page, text, i) for i, text in enumerate(USER_TURNS)]
         form_panel = page.locator("[data-role=form]").inner_text()
-        replies.append(chat(page, USER_TURNS[2], 2))
-        tool_lines = page.locator("[data-role=tool]").all_inner_texts()
-        shot = tmp_path / "widget.png"
-        page.screenshot(path=str(shot), full_page=True)
+        activity = page.locator("[data-role=activity]").all_inner_texts()
+        shoot(page, tmp_path, "widget-filled.png")
+        page.get_by_role("button", name="Confirm and save: New company").click()
+        page.locator("[data-role=assistant]").nth(2).wait_for(timeout=15_000)
+        page.wait_for_function(
+            "() => !document.querySelector('[data-converso]').shadowRoot.querySelector('button[type=submit]').disabled",
+            timeout=15_000,
+        )
+        replies.append(page.locator("[data-role=assistant]").nth(2).inner_text())
+        screen_after_confirm = widget_text(page)
+        # A reload keeps the key for the tab and shows the conversation again.
+        page.reload()
+        page.locator("text=online").wait_for(timeout=10_000)
+        page.locator("[data-role=assistant]").nth(2).wait_for(timeout=10_000)
+        history = page.locator("[data-role=user], [data-role=assistant]").all_inner_texts()
+        shoot(page, tmp_path, "widget.png")
         browser.close()
-    artifacts = REPO / "artifacts"
-    artifacts.mkdir(exist_ok=True)
-    shutil.copy(shot, artifacts / "widget.png")
-    print(f"widget screenshot: {shot} (copied to {artifacts / 'widget.png'})")
+    print(f"widget screenshots in {REPO / 'artifacts'}")
 
+    assert "not accepted" in refused and stored is None and focused == "key"
+    assert welcome.startswith("Hello!")
     assert replies[0] == "Sure. What is the company called?"
     assert replies[1].startswith("Create company:\n- Name: Acme\n- Domain: acme.com\n- Employees: 250")
     assert replies[2].startswith("Created company Acme")
-    assert "CreateCompany · filled" in form_panel and "✓ employees: 250" in form_panel
-    assert any("CreateCompanyFinalize" in line for line in tool_lines)
+    assert form_panel.startswith("New company")
+    assert "Employees\n250" in form_panel and "Confirm" in form_panel and "Change" in form_panel
+    assert activity and all(phrase.endswith("New company") for phrase in activity)
+    for name in INTERNAL_NAMES:
+        assert name not in screen_after_confirm, name
+    assert history == [
+        USER_TURNS[0],
+        replies[0],
+        USER_TURNS[1],
+        replies[1],
+        "Yes, save it.",
+        replies[2],
+    ]
     companies = crm_app.backend.list("company")["data"]["companies"]
     assert [(c["name"], c["domainName"]["primaryLinkUrl"], c["employees"]) for c in companies] == [
         ("Acme", "acme.com", 250)
