@@ -2,8 +2,8 @@
 
 The server runs as its own process group on 127.0.0.1, in a temporary directory (the in-memory runtime
 keeps its files in the working directory), and is killed as a group at the end. Nothing reaches the
-network: the model is a local ``ScriptedOpenAIServer``, the CLI's analytics and LangSmith tracing are off,
-and ``--no-browser`` keeps Studio closed.
+network: the model is a local ``ScriptedOpenAIServer``; the CLI's analytics, the server's check for a newer
+release on PyPI and LangSmith tracing are off; ``--no-browser`` keeps Studio closed.
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ def langgraph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LangG
             "CONVERSO_CRM": crm_url,
             "CONVERSO_DATA_DIR": str(workdir / "data"),
             "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+            "LANGGRAPH_NO_VERSION_CHECK": "true",
             "LANGSMITH_TRACING": "false",
             "LANGCHAIN_TRACING_V2": "false",
         }
