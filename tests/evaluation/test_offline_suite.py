@@ -70,3 +70,13 @@ def test_the_run_writes_transcripts_a_report_and_a_chart(offline_run: tuple[Path
     assert "## Failed episodes" in report and "| silent | create-company-acme-robotics |" in report
     assert (out / "success_by_category.png").read_bytes()[:4] == b"\x89PNG"
     assert "Evaluation (means per episode)" in output and "overall" in output
+
+
+def test_the_grading_example_of_the_docs_runs() -> None:
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "grade_an_episode.py"
+    result = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "employees is 12, expected 120" in result.stdout
