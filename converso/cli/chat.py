@@ -42,6 +42,10 @@ HELP = """[bold]Commands[/bold]
 Ctrl-C while the assistant answers stops that answer; nothing from it is kept."""
 
 
+# How many earlier messages `converso chat --thread ID` shows when it resumes a conversation.
+RESUMED_HISTORY = 10
+
+
 def form_panel(form: dict[str, Any]) -> Panel:
     """The active form, compact: filled fields ticked, missing ones listed, the next one highlighted."""
     lines = Text()
@@ -88,6 +92,7 @@ class ChatSession:
             f"[bold]converso chat[/bold] · thread [cyan]{self.thread_id}[/cyan] "
             f"(resume with --thread {self.thread_id}) · /help for commands"
         )
+        self._show_history()
         self._show_form(self.app.agent.get_form(self.thread_id))
         try:
             while True:
@@ -214,6 +219,17 @@ class ChatSession:
             if self.recorder is not None:
                 self.recorder.record_turn(text, reply)
             self._show_form(reply.form)
+
+    def _show_history(self) -> None:
+        """A resumed thread starts with its last messages, so the person sees where they left off."""
+        history = getattr(self.app.agent, "history", None)
+        entries = history(self.thread_id, RESUMED_HISTORY) if history else []
+        if not entries:
+            return
+        self.console.print(f"[dim]… the last {len(entries)} messages of this conversation:[/dim]")
+        for entry in entries:
+            who = ("  you:", "cyan") if entry["role"] == "user" else ("  assistant:", "magenta")
+            self.console.print(Text.assemble(who, " ", entry["text"]))
 
     def _show_form(self, form: Any) -> None:
         if form:

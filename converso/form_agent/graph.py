@@ -119,8 +119,14 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
                     tool_call_id=call.id,
                     name=call.name,
                     status="error" if outcome.is_error else "success",
+                    # A save the person has not been told about yet (a paused form resumed after it).
+                    artifact={_UNREPORTED: _saved_text(outcome.result)}
+                    if outcome.committed and not outcome.return_direct
+                    else None,
                 )
             )
+        if direct and results:
+            _report_earlier_saves(state["messages"], results)
         update = {
             "messages": results,
             "forms": forms,
@@ -215,6 +221,29 @@ def confirmed_finalize(tools: Sequence[BaseTool], state: AgentState) -> AIMessag
         "type": "tool_call",
     }
     return AIMessage(content="", tool_calls=[call])
+
+
+# Marks, in a ToolMessage's artifact, the result of a save that was not the reply of its turn.
+_UNREPORTED = "converso_saved"
+
+
+def _saved_text(result: Any) -> str:
+    return result if isinstance(result, str) else str(result)
+
+
+def _report_earlier_saves(history: Sequence[Any], results: list[ToolMessage]) -> None:
+    """A turn ending on a tool's text as it is (a summary) must still say what it saved before it, e.g. the
+    company created in a detour before the person's summary comes back: those results lead the reply."""
+    start = next((i for i in range(len(history) - 1, -1, -1) if isinstance(history[i], HumanMessage)), 0)
+    saved = [
+        message.artifact[_UNREPORTED]
+        for message in [*history[start:], *results[:-1]]
+        if isinstance(message, ToolMessage)
+        and isinstance(message.artifact, dict)
+        and _UNREPORTED in message.artifact
+    ]
+    if saved:
+        results[-1].content = "\n\n".join([*saved, results[-1].text])
 
 
 def _stop_if_cancelled(config: RunnableConfig) -> None:

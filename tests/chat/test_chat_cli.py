@@ -142,6 +142,8 @@ def test_a_conversation_resumes_with_thread_after_a_restart(
     answer = say(child, "Acme, acme.com, 250 people")
     quit_chat(child)
     assert "CreateCompany · ACTIVE" in banner
+    assert "you: I'd like to add a company" in banner
+    assert "assistant: Sure. What is the company called?" in banner
     assert "CreateCompany · FILLED" in answer
 
 
