@@ -36,7 +36,8 @@ def serve(
     max_frame_bytes: Annotated[int, typer.Option(help="Largest accepted frame; larger closes with 1009.")] = 1
     << 20,
     max_steps: Annotated[
-        int, typer.Option(help="Step limit of a task episode (a reset may ask for another).", min=1, max=10_000)
+        int,
+        typer.Option(help="Step limit of a task episode (a reset may ask for another).", min=1, max=10_000),
     ] = 50,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
@@ -73,15 +74,27 @@ def serve(
 @app.command()
 def rollout(
     url: Annotated[str, typer.Option(help="The env server, e.g. ws://127.0.0.1:8000.")],
-    api_key: Annotated[str, typer.Option(help="An API key of the server; also from CRM_ENV_API_KEY.", envvar="CRM_ENV_API_KEY")],
-    policy: Annotated[str, typer.Option(help="reference (solves each task), noop (answers at once) or llm.")] = "reference",
+    api_key: Annotated[
+        str,
+        typer.Option(help="An API key of the server; also from CRM_ENV_API_KEY.", envvar="CRM_ENV_API_KEY"),
+    ],
+    policy: Annotated[
+        str, typer.Option(help="reference (solves each task), noop (answers at once) or llm.")
+    ] = "reference",
     episodes: Annotated[int, typer.Option(help="How many episodes, on seeds SEED, SEED+1, ...", min=1)] = 30,
     seed: Annotated[int, typer.Option(help="The first episode's seed.", min=0)] = 0,
     task_id: Annotated[str | None, typer.Option(help="Run this task in every episode.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Step limit per episode (default: the server's).", min=1)] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Step limit per episode (default: the server's).", min=1)
+    ] = None,
     model: Annotated[str, typer.Option(help="llm policy: the model name.")] = "gpt-4o-mini",
-    llm_base_url: Annotated[str | None, typer.Option(help="llm policy: the OpenAI-compatible endpoint (…/v1).", envvar="OPENAI_BASE_URL")] = None,
-    llm_api_key: Annotated[str | None, typer.Option(help="llm policy: its API key.", envvar="OPENAI_API_KEY")] = None,
+    llm_base_url: Annotated[
+        str | None,
+        typer.Option(help="llm policy: the OpenAI-compatible endpoint (…/v1).", envvar="OPENAI_BASE_URL"),
+    ] = None,
+    llm_api_key: Annotated[
+        str | None, typer.Option(help="llm policy: its API key.", envvar="OPENAI_API_KEY")
+    ] = None,
 ) -> None:
     """Run episodes of a policy on an env server; print each episode's reward, then the mean."""
     from crm_tools.backends.env_client import EnvError

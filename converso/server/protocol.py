@@ -1,7 +1,7 @@
 """The `converso serve` JSON protocol: client frames in, server frames out, no I/O.
 
-Every frame is one JSON object in a WebSocket text message, with a ``type``. The README section
-"converso serve protocol" documents it for client authors; this module is its single source.
+Every frame is one JSON object in a WebSocket text message, with a ``type``. docs/chat-protocol.md
+documents it for client authors; this module is its single source.
 """
 
 from __future__ import annotations

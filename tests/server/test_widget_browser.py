@@ -43,7 +43,16 @@ CREATE_COMPANY_SCRIPT: list[Any] = [
         ]
     },
 ]
-INTERNAL_NAMES = ("CreateCompany", "FormReset", "search", "list_companies", "domainName", "⚙", "FILLED", "ACTIVE")
+INTERNAL_NAMES = (
+    "CreateCompany",
+    "FormReset",
+    "search",
+    "list_companies",
+    "domainName",
+    "⚙",
+    "FILLED",
+    "ACTIVE",
+)
 USER_TURNS = ["I'd like to add a company", "Acme, acme.com, 250 people"]
 
 
