@@ -42,6 +42,20 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_postgres_database(postgres_database: str) -> Iterator[str]:
+    """A PostgreSQL database of this test alone, with nothing in it (the run's database holds other tests'
+    tables); dropped afterwards."""
+    import psycopg
+
+    name = f"converso_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_database.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def postgres_schema(postgres_database: str) -> Iterator[str]:
     """A fresh schema inside the run's database; yields its name."""
     import psycopg

@@ -174,10 +174,10 @@ def test_data_list_never_creates_a_store(tmp_path: Path) -> None:
     assert not typo.exists()
 
 
-def test_data_list_of_an_empty_postgresql_database_creates_no_tables(postgres_database: str) -> None:
-    code, output = run(crm_env_app, "data", "list", "companies", "--store", postgres_database)
+def test_data_list_of_an_empty_postgresql_database_creates_no_tables(empty_postgres_database: str) -> None:
+    code, output = run(crm_env_app, "data", "list", "companies", "--store", empty_postgres_database)
     assert_clear_error(code, output, "holds no CRM")
-    engine = create_engine(postgres_database.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = create_engine(empty_postgres_database.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         assert not inspect(engine).has_table("companies")
     finally:
