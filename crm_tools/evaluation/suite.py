@@ -22,7 +22,7 @@ class CrmSuite:
     def load_tasks(self, source: str | Path | None, category: str | None) -> list[Task]:
         return load_tasks(source, category=category)
 
-    def run_episode(self, task: Task, agent: str, config: EvalConfig, repeat: int = 0) -> EpisodeResult:  # type: ignore[override]
+    def run_episode(self, task: Task, agent: str, config: EvalConfig, repeat: int = 0) -> EpisodeResult:
         started = time.perf_counter()
         # The reference solution is written for the reference utterances; the others talk to an LLM user
         # when one is configured.
