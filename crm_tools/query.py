@@ -62,7 +62,7 @@ PAGING_PARAMS = ("limit", "filter", "order_by", "starting_after", "ending_before
 
 # Every filter the grammar accepts must run on both stores. What the databases cap: SQLite an
 # expression's depth (1000) and its parser's nesting (about 20 ``not`` groups), bound variables (999
-# before 3.32); PostgreSQL bound parameters (65535). The store writes long AND/OR lists as balanced
+# before 3.32), LIKE/GLOB patterns (50,000 bytes); PostgreSQL bound parameters (65535). The store writes long AND/OR lists as balanced
 # trees, so depth grows with the logarithm of their length; these bounds leave a wide margin.
 MAX_FILTER_CONDITIONS = 100
 """Conditions (``field[comparator]:value``) in one filter."""
@@ -70,6 +70,9 @@ MAX_FILTER_VALUES = 500
 """Values in one filter: one per condition, every item of an ``in``/``containsAny`` list."""
 MAX_FILTER_NESTING = 8
 """Groups (``and``/``or``/``not``) inside one another."""
+MAX_PATTERN_LENGTH = 1_000
+"""Characters of a pattern (like, ilike, startsWith, endsWith, a containsAny item): SQLite refuses
+patterns above 50,000 bytes, and a pattern may grow threefold on its way there."""
 
 
 @dataclass(frozen=True)
@@ -336,14 +339,27 @@ def _parse_predicate(spec: ObjectSpec, text: str, options: SelectOptions) -> Pre
                 f"expected eg: '{path}[{comparator}]:[{_list_example(ref.leaf, options)}]'"
             )
         coerced = tuple(coerce_value(ref.leaf, item, options, where="filter") for item in items)
+        if comparator in _TEXT_ONLY:
+            _check_pattern(path, comparator, coerced)
         if kind == "email" and comparator == "in":
             coerced = tuple(v.lower() for v in coerced)
         return Predicate(ref, comparator, coerced)
     value = unquote(value)
     coerced = coerce_value(ref.leaf, value, options, where="filter")
+    if comparator in _TEXT_ONLY:
+        _check_pattern(path, comparator, (coerced,))
     if kind == "email" and comparator in ("eq", "neq"):
         coerced = coerced.lower()  # emails are stored lower-cased
     return Predicate(ref, comparator, coerced)
+
+
+def _check_pattern(path: str, comparator: str, patterns: tuple[str, ...]) -> None:
+    longest = max(len(pattern) for pattern in patterns)
+    if longest > MAX_PATTERN_LENGTH:
+        raise _bad(
+            f"'filter' too large: the '{path}[{comparator}]' pattern has {longest} characters; patterns "
+            f"(like, ilike, startsWith, endsWith, containsAny items) may have at most {MAX_PATTERN_LENGTH}"
+        )
 
 
 def _too_large(what: str) -> CRMError:

@@ -24,9 +24,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, create_mock_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.schema import CreateIndex
 
 from converso.storage.sqlite_writers import SqliteWriters, writers_of
-from crm_tools.backends._sql_schema import metadata
+from crm_tools.backends._case_fold import register_fold
+from crm_tools.backends._sql_schema import FOLD_INDEXES, metadata
 from crm_tools.errors import ACCEPTED_STORE_URLS, StoreUnavailableError, StoreURLError
 
 _SQLITE_PRAGMAS = ("PRAGMA foreign_keys=ON",)
@@ -152,9 +154,16 @@ class Store:
             self.engine.dispose()
 
 
+def _add_missing_indexes(conn: Any, dialect: str) -> None:
+    """Indexes added since a store was made: ``create_all`` adds indexes only with their table."""
+    for index in FOLD_INDEXES[dialect]:
+        conn.execute(CreateIndex(index, if_not_exists=True))
+
+
 def _sqlite_file_connection(path: str) -> sqlite3.Connection:
     # isolation_level=None: the driver's implicit transactions are off, so BEGIN is ours to emit.
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    register_fold(conn)
     for pragma in _SQLITE_PRAGMAS + _SQLITE_FILE_PRAGMAS:
         conn.execute(pragma)
     return conn
@@ -167,6 +176,7 @@ def _sqlite_engine(path: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
+        register_fold(dbapi_conn)
         for pragma in _SQLITE_PRAGMAS + _SQLITE_FILE_PRAGMAS:
             dbapi_conn.execute(pragma)
 
@@ -180,6 +190,7 @@ def _sqlite_engine(path: str) -> Engine:
 @cache
 def _empty_database_image() -> bytes:
     conn = sqlite3.connect(":memory:")
+    register_fold(conn)
     conn.executescript(sqlite_ddl())
     image = conn.serialize()
     conn.close()
@@ -191,6 +202,7 @@ def _open_memory(image: bytes | None = None) -> Store:
     # seeded one from ``image``) is about 40 times cheaper than running the schema script again.
     conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)  # BEGIN is ours
     conn.deserialize(_empty_database_image() if image is None else image)
+    register_fold(conn)
     for pragma in _SQLITE_PRAGMAS:
         conn.execute(pragma)
     return Store("sqlite", True, None, _shared=conn, _lock=threading.RLock())
@@ -209,6 +221,7 @@ def _open_sqlite_file(database: str, create: bool) -> Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             with engine.begin() as conn:
                 metadata.create_all(conn)
+                _add_missing_indexes(conn, "sqlite")
         else:
             with engine.connect() as conn:
                 _require_tables(conn, f"{path}")
@@ -253,6 +266,7 @@ def _postgres_store(engine: Engine, schema: str | None, create: bool, where: str
             # Two processes opening a fresh database at once would both try to create the tables.
             conn.execute(text("SELECT pg_advisory_xact_lock(7243601)"))
             metadata.create_all(conn)
+            _add_missing_indexes(conn, "postgresql")
         else:
             _require_tables(conn, where, schema)
     _, kwargs = engine.dialect.create_connect_args(engine.url)

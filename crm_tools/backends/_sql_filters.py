@@ -1,9 +1,8 @@
 """Typed queries (``crm_tools.query``) → SQL text with positional parameters, per dialect.
 
 Values always travel as parameters, never as SQL text; identifiers come from the field catalogue
-only. The two dialects differ on case: SQLite's LIKE ignores ASCII case (and uses a COLLATE NOCASE
-index for prefixes) while GLOB is case-sensitive; PostgreSQL's LIKE is case-sensitive and
-``lower(col) LIKE`` matches its ``text_pattern_ops`` index.
+only. The dialects differ on case: SQLite's LIKE ignores ASCII case while GLOB is case-sensitive;
+PostgreSQL's LIKE is case-sensitive. ``ilike`` compares folded text on both (``_case_fold``).
 
 Text is built left to right and each value is appended to ``params`` as its placeholder is
 written, so the two always line up.
@@ -15,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from crm_tools.backends._case_fold import fold_case, folded_sql, prefix_bounds
 from crm_tools.backends._sql_engine import sqlite_datetime
 from crm_tools.models import OBJECTS, Relation, snake
 from crm_tools.query import Group, Node, Predicate, SortKey
@@ -61,6 +61,21 @@ class SqlWriter:
         # PostgreSQL's default LIKE escape character is the backslash.
         pattern = ("%" if prefix else "") + _like_literal(text) + ("%" if suffix else "")
         return f"{col} LIKE {self._param(params, pattern)}"
+
+    def _ilike(self, col: str, pattern: str, params: list[Any]) -> str:
+        """Folded text LIKE the folded pattern (``_case_fold``); on SQLite with the range of its
+        literal prefix first, which its index on the folded text can serve."""
+        folded = folded_sql(col, sqlite=self.sqlite)
+        if not self.sqlite:
+            return f"{folded} LIKE {self._param(params, pattern.replace(chr(92), chr(92) * 2))}"
+        bounds = prefix_bounds(pattern)
+        if bounds is None:
+            return f"{folded} LIKE {self._param(params, pattern)}"
+        low, high = bounds
+        ranged = f"{folded} >= {self._param(params, low)}"
+        if high is not None:
+            ranged += f" AND {folded} < {self._param(params, high)}"
+        return f"({ranged} AND {folded} LIKE {self._param(params, pattern)})"
 
     # -- predicates ---------------------------------------------------------------------------
 
@@ -117,9 +132,7 @@ class SqlWriter:
                     return f"{col} GLOB {self._param(params, _like_to_glob(value))}"
                 return f"{col} LIKE {self._param(params, value.replace(chr(92), chr(92) * 2))}"
             case "ilike":
-                if self.sqlite:
-                    return f"{col} LIKE {self._param(params, value)}"
-                return f"lower({col}) LIKE {self._param(params, value.replace(chr(92), chr(92) * 2).lower())}"
+                return self._ilike(col, fold_case(value), params)
             case "is":
                 # Empty text counts as null (docs/crm.md).
                 if value == "NULL":

@@ -15,10 +15,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
 )
 from sqlalchemy.types import TypeEngine
 
+from crm_tools.backends._case_fold import folded
 from crm_tools.models import OBJECTS, FieldSpec, ObjectSpec
 
 metadata = MetaData()
@@ -66,26 +66,28 @@ idempotency_keys = Table(
 )
 
 
+# The indexes behind prefix ``ilike``, per dialect: created with the tables, and added to stores
+# made before they existed when a store opens.
+FOLD_INDEXES: dict[str, list[Index]] = {"sqlite": [], "postgresql": []}
+
+
 def _text_prefix_index(table: Table, column: str) -> None:
     """Case-insensitive prefix search (``ilike 'ac%'``) served by an index on each dialect.
 
-    SQLite's LIKE is case-insensitive and uses an index only when it is declared COLLATE NOCASE;
-    PostgreSQL needs ``lower(col) text_pattern_ops`` so that ``lower(col) LIKE 'ac%'`` is a range scan
-    whatever the database collation.
+    Both index the folded text (``_case_fold``): SQLite reads a range of it (partial on live rows and
+    carrying the id, so a prefix page's count and id pass never touch the table), PostgreSQL a
+    ``text_pattern_ops`` index, so that ``LIKE 'ac%'`` is a range scan whatever the collation.
     """
     col = table.c[column]
     live = table.c.deleted_at.is_(None)
-    # Partial on live rows and carrying the id, so that a prefix page's count and id pass never
-    # touch the table.
-    Index(f"ix_{table.name}_{column}_nocase", col.collate("NOCASE"), table.c.id, sqlite_where=live).ddl_if(
-        dialect="sqlite"
-    )
-    label = f"lower_{column}"
-    Index(
-        f"ix_{table.name}_{column}_lower",
-        func.lower(col).label(label),
-        postgresql_ops={label: "text_pattern_ops"},
-    ).ddl_if(dialect="postgresql")
+    name = f"ix_{table.name}_{column}_folded"
+    lite = Index(name, folded(col, sqlite=True), table.c.id, sqlite_where=live)
+    lite.ddl_if(dialect="sqlite")
+    label = f"folded_{column}"
+    pg = Index(name, folded(col, sqlite=False).label(label), postgresql_ops={label: "text_pattern_ops"})
+    pg.ddl_if(dialect="postgresql")
+    FOLD_INDEXES["sqlite"].append(lite)
+    FOLD_INDEXES["postgresql"].append(pg)
 
 
 def _indexes() -> None:

@@ -105,6 +105,8 @@ ATTACK_RUN = {
     "not-21": "not(" * 21 + "name.firstName[eq]:a" + ")" * 21,
     "not-32": "not(" * 32 + "name.firstName[eq]:a" + ")" * 32,
     "in-70000": "jobTitle[in]:[" + ",".join(f"t{i}" for i in range(70_000)) + "]",
+    "ilike-60000": "name.firstName[ilike]:%" + "é" * 60_000 + "%",
+    "containsAny-item-60000": "name.firstName[containsAny]:[" + "*" * 60_000 + "]",
 }
 
 
