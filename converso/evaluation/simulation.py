@@ -67,10 +67,19 @@ def simulated_conversation(
     agent: AgentTurnFunction, goal: str, user_model: BaseChatModel, *, max_turns: int
 ) -> Conversation:
     """An LLM plays the user described by ``goal``."""
-    user = create_llm_simulated_user(
+    simulated = create_llm_simulated_user(
         system=USER_PROMPT.format(goal=goal.strip(), done=DONE, give_up=GIVE_UP), client=user_model
     )
-    return _run(agent, user, max_turns=max_turns, scripted=False)
+    failure: list[str] = []
+
+    def user(trajectory: Any, **kwargs: Any) -> Any:
+        try:
+            return simulated(trajectory, **kwargs)
+        except Exception as exc:  # the user's model failed after its retries: end this episode, not the run
+            failure.append(f"the simulated user's model failed: {type(exc).__name__}: {exc}")
+            return {"role": "user", "content": "", "id": str(uuid.uuid4())}
+
+    return _run(agent, user, max_turns=max_turns, scripted=False, user_failure=failure)
 
 
 def _is_stop(text: str) -> str | None:
@@ -82,13 +91,25 @@ def _is_stop(text: str) -> str | None:
     return None
 
 
-def _run(agent: AgentTurnFunction, user: Any, *, max_turns: int, scripted: bool) -> Conversation:
+def _run(
+    agent: AgentTurnFunction,
+    user: Any,
+    *,
+    max_turns: int,
+    scripted: bool,
+    user_failure: list[str] | None = None,
+) -> Conversation:
     conversation = Conversation()
     stopped = False
 
     def app(message: dict[str, Any], **_: Any) -> dict[str, Any]:
         nonlocal stopped
         text = str(message.get("content") or "")
+        if user_failure:
+            stopped = True
+            conversation.error = user_failure[0]
+            conversation.stopped_by = "user model failed"
+            return {"role": "assistant", "content": "", "id": str(uuid.uuid4())}
         reason = None if scripted else _is_stop(text)
         if reason is not None:
             stopped = True
@@ -101,7 +122,7 @@ def _run(agent: AgentTurnFunction, user: Any, *, max_turns: int, scripted: bool)
         conversation.messages.append({"role": "assistant", "content": turn.text})
         if turn.error is not None:
             stopped = True
-            conversation.error = turn.error
+            conversation.error = f"the agent failed: {turn.error}"
             conversation.stopped_by = "agent failed"
         return {"role": "assistant", "content": turn.text, "id": str(uuid.uuid4())}
 

@@ -47,7 +47,7 @@ class CrmSuite:
         result = grade(task, changes, answer)
         reasons = list(result.reasons)
         if conversation.error:
-            reasons.insert(0, f"the agent failed: {conversation.error}")
+            reasons.insert(0, conversation.error)
         usage = session.usage.usage
         return EpisodeResult(
             task_id=task.id,

@@ -128,3 +128,21 @@ def test_a_failing_model_fails_its_episodes_and_the_run_goes_on(tmp_path: Path, 
         assert row["error"] and "model overloaded" in row["error"]
         assert row["reasons"][0].startswith("the agent failed: ")
         assert row["user_turns"] == 1
+
+
+def test_a_failing_user_model_fails_its_episodes_with_the_reason(tmp_path: Path, isolated_env: None) -> None:
+    def handler(request: RecordedRequest) -> Any:
+        if request.model == "user-model":
+            return status(400, message="user model unavailable")
+        return converso_policy(request)
+
+    with ScriptedOpenAIServer(handler=handler, models=("agent-model", "user-model")) as server:
+        rows = evaluate(
+            server, tmp_path, "--agent", "converso", "--category", CATEGORY, "--user-model", "user-model"
+        )
+    assert len(rows) == len(TASKS)
+    for row in rows:
+        assert (row["success"], row["user_turns"], row["stopped_by"]) == (False, 0, "user model failed")
+        assert row["reasons"][0].startswith("the simulated user's model failed: ")
+        assert "user model unavailable" in row["reasons"][0]
+    assert all(r.model == "user-model" for r in server.requests)
