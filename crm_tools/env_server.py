@@ -255,7 +255,9 @@ class EnvServer:
             if frame.type == "state":
                 return state_frame(await self._run(session.state))
             if frame.type == "reset":
-                return observation_frame(await self._run(session.reset, frame.data, heavy=True))
+                # Seeding a data set the first time takes a while; copying it afterwards does not.
+                heavy = not session.reset_is_quick(frame.data)
+                return observation_frame(await self._run(session.reset, frame.data, heavy=heavy))
             return observation_frame(await self._run(session.step, frame.data))
         except FrameError as exc:
             return error_frame(exc.code, exc.message)

@@ -144,6 +144,13 @@ class Store:
         with self.connection() as conn:
             return conn.serialize()
 
+    def load(self, image: bytes | None) -> None:
+        """Replace the whole in-memory database with ``image`` (None: an empty CRM)."""
+        if self._shared is None:
+            raise ValueError("only an in-memory SQLite store can be loaded from an image")
+        with self.connection() as conn:
+            conn.deserialize(_empty_database_image() if image is None else image)
+
     def close(self) -> None:
         self._closed = True
         while self._idle:

@@ -231,6 +231,16 @@ class SqlBackend:
         """The in-memory database serialized: a fresh ``SqlBackend("sqlite://", image=...)`` copies it."""
         return self._store.image()
 
+    def load(self, image: bytes | None, *, new_id: Callable[[], str] | None = None) -> None:
+        """Start over from ``image`` (None: empty), as a new ``SqlBackend("sqlite://", image=...)`` would,
+        without the cost of opening a connection.
+
+        The statements prepared so far are kept (SQLite re-prepares them only when the schema version
+        differs), so ``image`` must have the same schema, created the same way, as the database before.
+        """
+        self._store.load(image)
+        self._new_id = new_id or _new_id
+
     def track_writes(self) -> None:
         """From now on, note the id of every row written (in-memory SQLite only; see ``written_ids``).
 
@@ -242,6 +252,11 @@ class SqlBackend:
             raise ValueError("only an in-memory SQLite store tracks its writes")
         with self._store.connection() as conn:
             conn.executescript(_tracking_script())
+
+    def forget_writes(self) -> None:
+        """Start the record of written rows over (after seeding, say)."""
+        with self._store.connection() as conn:
+            conn.execute("DELETE FROM written_rows")
 
     def written_ids(self) -> dict[str, set[str]]:
         """``{object_name: ids}`` of the rows written since ``track_writes`` (or since the image was taken)."""

@@ -65,6 +65,9 @@ class TaskCatalog:
         assert seed is not None, "a task episode needs a seed or a task_id"
         return self.tasks[seed % len(self.tasks)]
 
+    def has_baseline(self, task: Task) -> bool:
+        return task.crm_seed in self._baselines
+
     def baseline(self, task: Task, backend: CRMBackend) -> Any:
         """The snapshot of ``backend`` as a fresh episode of ``task`` finds it.
 

@@ -5,7 +5,7 @@ Plain synchronous code over a ``CRMBackend``; the server only moves frames in an
 
 from __future__ import annotations
 
-import functools
+import threading
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -37,11 +37,7 @@ class CRMSource(Protocol):
 
     mode: Mode
 
-    def open(
-        self, seed: int | None, *, new_id: Callable[[], str] | None = None, track: bool = False
-    ) -> CRMBackend:
-        """``track``: the CRM notes which rows are written (``written_ids``), for grading."""
-        ...
+    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend: ...
 
     def release(self, backend: CRMBackend) -> None: ...
 
@@ -49,11 +45,15 @@ class CRMSource(Protocol):
 
 
 class EpisodeSource:
-    """A fresh in-memory CRM per episode, filled with the demo data set of the seed.
+    """A fresh in-memory CRM per episode: empty, or filled with the demo data set of a seed.
 
-    ``open_backend(image, new_id)`` opens an in-memory CRM from a serialized database (``None``: empty);
-    each seed's data set is built once and then copied, which costs a fraction of a millisecond
-    instead of the hundred it takes to write the records.
+    ``open_backend(image, new_id)`` opens an in-memory CRM from a serialized database. Each seed's data
+    set is built once and then copied, which costs a fraction of a millisecond instead of the hundred
+    it takes to write the records. Released CRMs are kept (up to ``keep_idle``) and loaded with the
+    next episode's database, which saves opening a connection.
+
+    Every database starts from one base (the schema plus the write tracking of ``track_writes``), so
+    all have the same layout and the statements a kept connection prepared stay valid.
     """
 
     mode: Mode = "episode"
@@ -64,33 +64,66 @@ class EpisodeSource:
         seed_data: Callable[[CRMBackend, int], Any],
         *,
         cached_data_sets: int = 64,
+        keep_idle: int = 64,
     ) -> None:
         self._open_backend = open_backend
         self._seed_data = seed_data
-        self._image = functools.lru_cache(maxsize=cached_data_sets)(self._build_image)
-
-    def _build_image(self, seed: int | None, track: bool) -> bytes:
-        backend = self._open_backend(None, None)
+        self._images: dict[int | None, bytes] = {}
+        self._cached_data_sets = cached_data_sets
+        self._building = threading.Lock()
+        self._keep_idle = keep_idle
+        self._idle: list[Any] = []
+        base = open_backend(None, None)
         try:
-            if seed is not None:
-                self._seed_data(backend, seed)
-            if track:
-                backend.track_writes()
+            base.track_writes()
+            self._images[None] = self._base = base.image()
+        finally:
+            base.close()
+
+    def _image(self, seed: int | None) -> bytes:
+        image = self._images.get(seed)
+        if image is None:
+            with self._building:  # one build at a time: a second session wants the same data set
+                image = self._images.get(seed)
+                if image is None:
+                    image = self._images[seed] = self._build_image(seed)
+                    if len(self._images) > self._cached_data_sets + 1:
+                        del self._images[next(key for key in self._images if key is not None)]
+        return image
+
+    def _build_image(self, seed: int) -> bytes:
+        backend = self._open_backend(self._base, None)
+        try:
+            self._seed_data(backend, seed)
+            # The seeding is the starting point, not something an episode wrote.
+            backend.forget_writes()
             return backend.image()
         finally:
             backend.close()
 
-    def open(
-        self, seed: int | None, *, new_id: Callable[[], str] | None = None, track: bool = False
-    ) -> CRMBackend:
-        image = None if seed is None and not track else self._image(seed, track)
-        return self._open_backend(image, new_id)
+    def quick_to_open(self, seed: int | None) -> bool:
+        """Whether ``open`` only copies a database built before (no seeding to wait for)."""
+        return seed in self._images
+
+    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend:
+        image = self._image(seed)
+        try:
+            backend = self._idle.pop()
+        except IndexError:
+            return self._open_backend(image, new_id)
+        backend.load(image, new_id=new_id)
+        return backend
 
     def release(self, backend: CRMBackend) -> None:
-        backend.close()
+        if len(self._idle) < self._keep_idle:
+            self._idle.append(backend)
+        else:
+            backend.close()
 
     def close(self) -> None:
-        self._image.cache_clear()
+        self._images.clear()
+        while self._idle:
+            self._idle.pop().close()
 
 
 class SharedSource:
@@ -101,9 +134,7 @@ class SharedSource:
     def __init__(self, backend: CRMBackend) -> None:
         self._backend = backend
 
-    def open(
-        self, seed: int | None, *, new_id: Callable[[], str] | None = None, track: bool = False
-    ) -> CRMBackend:
+    def open(self, seed: int | None, *, new_id: Callable[[], str] | None = None) -> CRMBackend:
         return self._backend
 
     def release(self, backend: CRMBackend) -> None:
@@ -170,12 +201,26 @@ class Session:
             raise FrameError("VALIDATION_ERROR", "This server has no tasks; reset with a seed only")
         return self._tasks.pick(options.seed, options.task_id)
 
+    def reset_is_quick(self, options: ResetOptions) -> bool:
+        """Whether ``reset(options)`` only copies databases built before (fine to run on the event loop)."""
+        quick_to_open = getattr(self._source, "quick_to_open", None)
+        if quick_to_open is None:
+            return False
+        try:
+            task = self._task_for(options)
+        except FrameError:
+            return True  # refused at once
+        if task is None:
+            return bool(quick_to_open(options.seed))
+        assert self._tasks is not None
+        return bool(quick_to_open(task.crm_seed)) and self._tasks.has_baseline(task)
+
     def reset(self, options: ResetOptions | None = None) -> dict[str, Any]:
         options = options or ResetOptions()
         task = self._task_for(options)
         data_seed = task.crm_seed if task is not None else options.seed
         new_id = deterministic_ids(options.seed) if options.seed is not None else None
-        fresh = self._source.open(data_seed, new_id=new_id, track=task is not None)
+        fresh = self._source.open(data_seed, new_id=new_id)
         try:
             episode = None
             if task is not None:

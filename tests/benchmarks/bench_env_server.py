@@ -1,11 +1,19 @@
-"""Throughput and latency of `crm-env serve` under concurrent episodes.
+"""Throughput and latency of `crm-env serve`: task episodes against sandbox episodes, 50 connections.
 
-The server runs in its own process (the real CLI); N asyncio clients in this process each open an
-episode and run a mixed list/get/create/update loop. Prints aggregate steps/s, p50/p99 latency and
-the server's resident memory per session. Figures only; nothing is asserted.
+The server runs in its own process (the real CLI); N asyncio clients in this process each run
+episodes back to back: a reset, a mixed list/get/create/update loop of ``--episode-steps`` steps,
+then ``submit_answer``. Two scenarios on the same server, one after the other:
 
-    python tests/benchmarks/bench_env_server.py            # 50 clients, 20 s
-    python tests/benchmarks/bench_env_server.py --duration 5 --clients 20
+- sandbox: ``reset()`` without a seed, an empty CRM, rewards null (the baseline);
+- task: ``reset(seed=N)`` with a new N every episode: a task of the bundled suite, its CRM copied from
+  the seeded database, the step limit, and the grader's score as the reward of ``submit_answer``.
+
+Prints episodes/s and steps/s (resets and seeding included in the wall time), p50/p99 step and reset
+latency, the task scenario as a ratio of the sandbox one, and the server's memory. Figures only;
+nothing is asserted.
+
+    python tests/benchmarks/bench_env_server.py                   # 50 clients, 15 s per scenario
+    python tests/benchmarks/bench_env_server.py --duration 5 --clients 20 --episode-steps 20
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import statistics
@@ -20,9 +29,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 API_KEY = "bench-key"
 PROFILE: list[str] = []
@@ -39,6 +49,12 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time the process used so far (user + system): robust to other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_server(port: int, clients: int) -> subprocess.Popen[bytes]:
@@ -59,80 +75,145 @@ def _start_server(port: int, clients: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not become healthy within 30 s")
 
 
-async def _client(url: str, number: int, opened: asyncio.Barrier, go: asyncio.Event, until: list[float],
-                  latencies: list[float]) -> int:  # fmt: skip
+@dataclass
+class Tally:
+    steps: int = 0
+    episodes: int = 0
+    rewards: list[float] = field(default_factory=list)
+    step_latencies: list[float] = field(default_factory=list)
+    reset_latencies: list[float] = field(default_factory=list)
+
+
+async def _exchange(ws: ClientConnection, frame: dict) -> dict:
+    await ws.send(json.dumps(frame))
+    reply = json.loads(await ws.recv())
+    if reply["type"] != "observation":
+        raise RuntimeError(reply)
+    return reply["data"]["observation"]
+
+
+async def _episode(ws: ClientConnection, reset: dict, steps: int, rng: random.Random, tally: Tally | None) -> None:
+    started = time.perf_counter()
+    await _exchange(ws, {"type": "reset", "data": reset})
+    if tally is not None:
+        tally.reset_latencies.append(time.perf_counter() - started)
+    ids: list[str] = []
+    for number in range(steps + 1):
+        kind = "submit" if number == steps else "create" if not ids else ("list", "get", "create", "update")[number % 4]
+        if kind == "list":
+            action = {"action_type": "list_companies", "limit": 10, "filter": "employees[gte]:0"}
+        elif kind == "get":
+            action = {"action_type": "get_company", "record_id": rng.choice(ids)}
+        elif kind == "create":
+            action = {"action_type": "create_company", "company_name": f"C{rng.random()}",
+                      "company_employees": rng.randint(1, 500)}  # fmt: skip
+        elif kind == "update":
+            action = {"action_type": "update_company", "record_id": rng.choice(ids),
+                      "company_employees": rng.randint(1, 500)}  # fmt: skip
+        else:
+            action = {"action_type": "submit_answer", "answer": "done"}
+        started = time.perf_counter()
+        observation = await _exchange(ws, {"type": "step", "data": action})
+        if tally is not None:
+            tally.step_latencies.append(time.perf_counter() - started)
+            tally.steps += 1
+        if not observation["success"]:
+            raise RuntimeError(observation["error"])
+        if kind == "create":
+            ids.append(observation["data"]["data"]["createCompany"]["id"])
+        if observation["done"]:
+            if tally is not None:
+                tally.episodes += 1
+                if observation["reward"] is not None:
+                    tally.rewards.append(observation["reward"])
+            return
+    raise RuntimeError("the episode did not end with submit_answer")
+
+
+async def _client(url: str, number: int, scenario: str, steps: int, opened: asyncio.Barrier, go: asyncio.Event,
+                  until: list[float], tally: Tally) -> None:  # fmt: skip
     rng = random.Random(number)
+    episode = 0
+
+    def reset() -> dict:
+        nonlocal episode
+        episode += 1
+        return {"seed": number * 1_000_000 + episode} if scenario == "task" else {}
+
     async with connect(url, subprotocols=[f"crm-v1.{API_KEY}"], proxy=None, compression=None) as ws:  # type: ignore[list-item]
-
-        async def step(action: dict) -> dict:
-            await ws.send(json.dumps({"type": "step", "data": action}))
-            reply = json.loads(await ws.recv())
-            observation = reply["data"]["observation"]
-            if not observation["success"]:
-                raise RuntimeError(observation["error"])
-            return observation["data"]
-
-        await ws.send(json.dumps({"type": "reset", "data": {}}))
-        await ws.recv()
-        ids = []
-        for i in range(10):
-            body = await step({"action_type": "create_company", "company_name": f"Seed {number}-{i}"})
-            ids.append(body["data"]["createCompany"]["id"])
+        await _episode(ws, reset(), steps, rng, None)  # warm-up: the seeded databases get built once
         await opened.wait()
         await go.wait()
-        steps = 0
         while time.perf_counter() < until[0]:
-            kind = steps % 4
-            if kind == 0:
-                action = {"action_type": "list_companies", "limit": 10, "filter": "employees[gte]:0"}
-            elif kind == 1:
-                action = {"action_type": "get_company", "record_id": rng.choice(ids)}
-            elif kind == 2:
-                action = {"action_type": "create_company", "company_name": f"C{number}-{steps}",
-                          "company_employees": rng.randint(1, 500)}  # fmt: skip
-            else:
-                action = {"action_type": "update_company", "record_id": rng.choice(ids),
-                          "company_employees": rng.randint(1, 500)}  # fmt: skip
-            started = time.perf_counter()
-            body = await step(action)
-            latencies.append(time.perf_counter() - started)
-            if kind == 2:
-                ids.append(body["data"]["createCompany"]["id"])
-            steps += 1
-        return steps
+            await _episode(ws, reset(), steps, rng, tally)
 
 
-async def _run(port: int, clients: int, duration: float, server_pid: int) -> None:
-    url = f"ws://127.0.0.1:{port}/ws"
-    baseline = _rss_kib(server_pid)
+def _ms(values: list[float], quantile: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * quantile))] * 1000
+
+
+async def _scenario(
+    url: str, scenario: str, clients: int, steps: int, duration: float, server_pid: int
+) -> dict[str, float]:
     opened, go = asyncio.Barrier(clients + 1), asyncio.Event()
     until = [float("inf")]
-    latencies: list[float] = []
-    tasks = [asyncio.create_task(_client(url, n, opened, go, until, latencies)) for n in range(clients)]
+    tally = Tally()
+    tasks = [
+        asyncio.create_task(_client(url, n, scenario, steps, opened, go, until, tally)) for n in range(clients)
+    ]
     await opened.wait()
-    with_sessions = _rss_kib(server_pid)
     until[0] = time.perf_counter() + duration
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds(server_pid)
     go.set()
-    steps = sum(await asyncio.gather(*tasks))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(f"clients: {clients}, duration: {elapsed:.1f} s, steps: {steps}")
-    print(f"throughput: {steps / elapsed:,.0f} steps/s")
-    print(f"latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1] * 1000:.2f} ms")
+    await asyncio.gather(*tasks)
+    elapsed, cpu = time.perf_counter() - started, _cpu_seconds(server_pid) - cpu
+    figures = {
+        "server cpu us/step": cpu / tally.steps * 1e6,
+        "episodes/s": tally.episodes / elapsed,
+        "steps/s": tally.steps / elapsed,
+        "step p50 ms": statistics.median(tally.step_latencies) * 1000,
+        "step p99 ms": _ms(tally.step_latencies, 0.99),
+        "step max ms": max(tally.step_latencies) * 1000,
+        "reset p50 ms": statistics.median(tally.reset_latencies) * 1000,
+        "reset p99 ms": _ms(tally.reset_latencies, 0.99),
+    }
+    rewards = f", mean reward {statistics.fmean(tally.rewards):.3f}" if tally.rewards else ", rewards null"
     print(
-        f"server RSS: {baseline / 1024:.1f} MiB idle, {with_sessions / 1024:.1f} MiB with {clients} sessions "
-        f"({(with_sessions - baseline) / clients:,.0f} KiB per session), "
-        f"{_rss_kib(server_pid) / 1024:.1f} MiB at the end"
+        f"{scenario:>8}: {figures['episodes/s']:,.0f} episodes/s, {figures['steps/s']:,.0f} steps/s "
+        f"({tally.episodes} episodes, {tally.steps} steps in {elapsed:.1f} s{rewards}); "
+        f"step p50 {figures['step p50 ms']:.2f} ms, p99 {figures['step p99 ms']:.2f} ms, "
+        f"max {figures['step max ms']:.1f} ms; reset p50 {figures['reset p50 ms']:.2f} ms, "
+        f"p99 {figures['reset p99 ms']:.2f} ms; server CPU {figures['server cpu us/step']:.0f} us per step "
+        f"(resets and grading included: {1e6 / figures['server cpu us/step']:,.0f} steps/s per server core)"
     )
+    return figures
+
+
+async def _run(port: int, clients: int, steps: int, duration: float, server_pid: int) -> None:
+    url = f"ws://127.0.0.1:{port}/ws"
+    idle = _rss_kib(server_pid)
+    print(f"{clients} connections, episodes of {steps} steps + submit_answer, {duration:.0f} s per scenario")
+    sandbox = await _scenario(url, "sandbox", clients, steps, duration, server_pid)
+    task = await _scenario(url, "task", clients, steps, duration, server_pid)
+    print(
+        f"task/sandbox: steps/s x{task['steps/s'] / sandbox['steps/s']:.2f}, "
+        f"episodes/s x{task['episodes/s'] / sandbox['episodes/s']:.2f}, "
+        f"step p99 x{task['step p99 ms'] / sandbox['step p99 ms']:.2f}, "
+        f"server CPU per step x{task['server cpu us/step'] / sandbox['server cpu us/step']:.2f}"
+    )
+    print(
+        f"target (task episodes): >= 5,000 steps/s -> {task['steps/s']:,.0f}; "
+        f"p99 <= 20 ms -> {task['step p99 ms']:.2f} ms"
+    )
+    print(f"server RSS: {idle / 1024:.1f} MiB idle, {_rss_kib(server_pid) / 1024:.1f} MiB at the end")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured load")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per scenario")
+    parser.add_argument("--episode-steps", type=int, default=10, help="steps before submit_answer")
     parser.add_argument("--profile", help="write a cProfile of the server to this file")
     args = parser.parse_args()
     if args.profile:
@@ -140,7 +221,7 @@ def main() -> None:
     port = _free_port()
     server = _start_server(port, args.clients)
     try:
-        asyncio.run(_run(port, args.clients, args.duration, server.pid))
+        asyncio.run(_run(port, args.clients, args.episode_steps, args.duration, server.pid))
     finally:
         server.terminate()
         server.wait(30)
