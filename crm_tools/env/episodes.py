@@ -1,6 +1,6 @@
 """Task episodes: which task a seed gives, the CRM it starts from, and the reward it ends with.
 
-``reset(seed=N)`` picks task ``N mod len(tasks)`` of the bundled tasks sorted by id (or the task
+``reset(seed=N)`` picks task ``N mod len(tasks)`` of the bundled tasks in seed order (or the task
 named by ``task_id``) and starts from the demo data set of the task's ``crm_seed``. The episode ends
 with ``submit_answer`` (terminated) or at the step limit (truncated); either way the reward is the
 grader's score of what the episode changed in the CRM (write tasks) or of the answer (answer tasks).
@@ -35,14 +35,29 @@ def deterministic_ids(seed: int) -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+def seed_order(tasks: Sequence[Task]) -> list[Task]:
+    """The order seeds pick tasks in: one task of each category in turn (categories and the tasks in each
+    sorted by id), so a few consecutive seeds already cover every category."""
+    by_category: dict[str, list[Task]] = {}
+    for task in sorted(tasks, key=lambda task: task.id):
+        by_category.setdefault(task.category, []).append(task)
+    columns = [by_category[category] for category in sorted(by_category)]
+    return [
+        column[row]
+        for row in range(max(map(len, columns), default=0))
+        for column in columns
+        if row < len(column)
+    ]
+
+
 class TaskCatalog:
     """The tasks a server offers, and the CRM snapshot each data set starts from."""
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         if not tasks:
             raise ValueError("a task catalog needs at least one task")
-        self.tasks: list[Task] = sorted(tasks, key=lambda task: task.id)
-        self._by_id = {task.id: task for task in self.tasks}
+        self.tasks: list[Task] = seed_order(tasks)
+        self._by_id = {task.id: task for task in sorted(tasks, key=lambda task: task.id)}
         self._baselines: dict[int | None, Any] = {}
         self._lock = threading.Lock()
 

@@ -206,6 +206,6 @@ def describe(rollout: Rollout) -> str:
     task = rollout.task or {}
     ending = "truncated" if rollout.truncated else "terminated" if rollout.done else "unfinished"
     return (
-        f"seed {rollout.seed!s:>4}  {task.get('id', '(sandbox)'):<40} {task.get('category', ''):<14} "
+        f"seed {rollout.seed!s:>4}  {task.get('id', '(sandbox)'):<40} {task.get('category', ''):<20} "
         f"steps {len(rollout.actions):>3}  {ending:<10}  reward {rollout.reward:.3f}"
     )

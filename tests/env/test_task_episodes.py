@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection
 
+from crm_tools.env.episodes import seed_order
 from crm_tools.env.policies import ReferencePolicy, noop_policy
 from crm_tools.env.rollout import EnvConnection, collect_rollout
 from crm_tools.env_server import BackgroundEnvServer
@@ -15,6 +16,7 @@ from crm_tools.tasks import load_tasks
 from tests.env.conftest import API_KEY, open_ws, send, step
 
 TASKS = load_tasks()
+ORDER = seed_order(TASKS)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +44,16 @@ def test_a_seed_starts_a_task_episode_with_an_instruction(server: BackgroundEnvS
         first = reset(ws, seed=0)
         assert first["reward"] is None and first["done"] is False
         task = first["observation"]["metadata"]["task"]
-        assert task["id"] == TASKS[0].id and task["instruction"] == TASKS[0].instruction
-        assert task["category"] == TASKS[0].category and task["max_steps"] == 50
-        assert state(ws)["task_id"] == TASKS[0].id
-        assert reset(ws, seed=len(TASKS))["observation"]["metadata"]["task"]["id"] == TASKS[0].id
+        assert task["id"] == ORDER[0].id and task["instruction"] == ORDER[0].instruction
+        assert task["category"] == ORDER[0].category and task["max_steps"] == 50
+        assert state(ws)["task_id"] == ORDER[0].id
+        assert reset(ws, seed=len(TASKS))["observation"]["metadata"]["task"]["id"] == ORDER[0].id
+
+
+def test_consecutive_seeds_go_through_every_category_and_every_task() -> None:
+    categories = {task.category for task in TASKS}
+    assert {task.category for task in ORDER[: len(categories)]} == categories
+    assert sorted(task.id for task in ORDER) == [task.id for task in TASKS]
 
 
 def test_the_same_seed_gives_the_same_task_records_and_created_ids(server: BackgroundEnvServer) -> None:
@@ -138,3 +146,24 @@ def test_the_reference_policy_earns_full_marks_on_every_task_and_noop_little(
     assert failures == {}
     assert all(rollout.done and not rollout.truncated for rollout in solved.values())
     assert sum(rollout.reward for rollout in idle) / len(idle) < 0.25
+
+
+def test_one_connection_moves_between_data_sets_without_leftovers(server: BackgroundEnvServer) -> None:
+    # Released CRMs are reloaded with the next episode's database: nothing of the last one may remain.
+    empty = next(task for task in TASKS if task.crm_seed is None)
+    seeded = next(task for task in TASKS if task.crm_seed is not None)
+    with open_ws(server.url) as ws, open_ws(server.url) as other:
+        counts = []
+        for task in (empty, seeded, empty, seeded):
+            reset(other, task_id=task.id)
+            reset(ws, task_id=task.id)
+            step(ws, action_type="create_company", company_name="Leftover?")
+            step(other, action_type="create_company", company_name="Leftover?")
+            listed = step(ws, action_type="list_companies", filter='name[eq]:"Leftover?"')
+            counts.append(
+                (
+                    listed["data"]["totalCount"],
+                    step(ws, action_type="list_people", limit=1)["data"]["totalCount"],
+                )
+            )
+        assert counts[0] == counts[2] == (1, 0) and counts[1] == counts[3] and counts[1][1] > 0
