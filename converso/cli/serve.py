@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import gc
 import os
+import select
 import signal
 import socket
 import sqlite3
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -230,41 +234,141 @@ def _create_storage(factory: Callable[[AppOptions], App], options: AppOptions, o
     asyncio.run(create_owners())
 
 
-def _supervise(count: int, run_worker: Callable[[int], None], console: Console) -> int:
-    """Fork ``count`` workers, pass SIGINT/SIGTERM on to them, and wait for all of them.
+# A worker that dies soon after it started is replaced after a growing pause, so a worker that
+# crashes on every start does not spin the supervisor; one that ran for a while is replaced at once.
+STABLE_AFTER_S = 30.0
+FIRST_RETRY_S = 0.5
+LONGEST_RETRY_S = 30.0
+WORKER_BOOT_FAILED = 3
+"""Exit code of a worker that failed before it listened (port taken, store unreachable...)."""
 
-    If a worker dies on its own (say its port was taken), the others are stopped too, so the
-    service is either whole or visibly gone.
+# Set in a worker once it listens: a failure before that is a boot failure.
+_listening = threading.Event()
+
+
+@dataclass
+class _Slot:
+    index: int
+    started: float = 0.0
+    replacement: bool = False
+    quick_deaths: int = 0
+
+
+class _Supervisor:
+    """Forks the workers, keeps their number up, and passes SIGINT/SIGTERM on to them.
+
+    A worker that dies while the service runs (a crash, an OOM kill, kill -9) is replaced, as
+    gunicorn does; the others keep serving meanwhile. A first worker that cannot even start (its
+    port taken, its store unreachable) stops the others: the configuration is wrong, and the
+    service is better visibly gone than partly up.
     """
-    children: list[int] = []
-    supervisor = os.getpid()
-    for index in range(count):
+
+    def __init__(self, count: int, run_worker: Callable[[int], None], console: Console) -> None:
+        self._count = count
+        self._run_worker = run_worker
+        self._console = console
+        self._pid = os.getpid()
+        self._running: dict[int, _Slot] = {}
+        self._waiting: list[tuple[float, _Slot]] = []
+        self._stopping = False
+        self._code = 0
+        self._wake_r, self._wake_w = os.pipe()
+
+    def run(self) -> int:
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+        # Signals write to the pipe, so the wait below wakes for a dead worker or a stop request.
+        signal.set_wakeup_fd(self._wake_w)
+        signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._stop)
+        for index in range(self._count):
+            self._start(_Slot(index))
+        while self._running or (self._waiting and not self._stopping):
+            due = min((when for when, _ in self._waiting), default=None)
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            select.select([self._wake_r], [], [], timeout)
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_r, 512):
+                    pass
+            self._reap()
+            self._start_due()
+        return self._code
+
+    def _start(self, slot: _Slot) -> None:
         pid = os.fork()
         if pid == 0:
-            os._exit(_run_child(run_worker, index, supervisor))
-        children.append(pid)
-    stopping = False
+            self._forget_signals()
+            os._exit(_run_child(self._run_worker, slot.index, self._pid))
+        slot.started = time.monotonic()
+        self._running[pid] = slot
 
-    def stop_all(_signum: int = signal.SIGTERM, _frame: object = None) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children:
+    def _forget_signals(self) -> None:
+        # The worker sets up its own handlers; until then, the defaults.
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _stop(self, _signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        self._stopping = True
+        self._waiting.clear()
+        for pid in self._running:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop_all)
-    worst = 0
-    remaining = set(children)
-    while remaining:
-        pid, status = os.wait()
-        remaining.discard(pid)
-        code = os.waitstatus_to_exitcode(status)
-        if code and not stopping:
-            console.print(f"converso serve: worker pid {pid} exited with {code}; stopping the other workers")
-            stop_all()
-        worst = worst or (1 if code else 0)
-    return worst
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            slot = self._running.pop(pid, None)
+            if slot is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if self._stopping:
+                self._code = self._code or (1 if code else 0)
+            elif code == WORKER_BOOT_FAILED and not slot.replacement:
+                self._console.print(
+                    f"converso serve: worker {slot.index + 1} (pid {pid}) could not start; stopping the other workers"
+                )
+                self._code = 1
+                self._stop()
+            else:
+                self._replace(slot, pid, code)
+
+    def _replace(self, slot: _Slot, pid: int, code: int) -> None:
+        quick = time.monotonic() - slot.started < STABLE_AFTER_S
+        slot.quick_deaths = slot.quick_deaths + 1 if quick else 0
+        delay = (
+            0.0
+            if not slot.quick_deaths
+            else min(FIRST_RETRY_S * 2 ** (slot.quick_deaths - 1), LONGEST_RETRY_S)
+        )
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
+        when = f" in {delay:g}s" if delay else ""
+        self._console.print(
+            f"converso serve: worker {slot.index + 1} (pid {pid}) {how}; starting a new one{when}"
+        )
+        slot.replacement = True
+        self._waiting.append((time.monotonic() + delay, slot))
+
+    def _start_due(self) -> None:
+        now = time.monotonic()
+        due = [slot for when, slot in self._waiting if when <= now]
+        self._waiting = [(when, slot) for when, slot in self._waiting if when > now]
+        for slot in due:
+            self._start(slot)
+
+
+def _supervise(count: int, run_worker: Callable[[int], None], console: Console) -> int:
+    """Run ``count`` workers until SIGINT/SIGTERM; the exit code of the service."""
+    return _Supervisor(count, run_worker, console).run()
 
 
 def _die_with_parent() -> None:
@@ -300,7 +404,7 @@ def _run_child(run_worker: Callable[[int], None], index: int, supervisor: int) -
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-    return code
+    return WORKER_BOOT_FAILED if code and not _listening.is_set() else code
 
 
 async def _serve(server: ChatServer, console: Console, label: str = "") -> None:
@@ -318,6 +422,7 @@ async def _serve(server: ChatServer, console: Console, label: str = "") -> None:
             "Pick a free --port (0 picks one) or stop what holds it.",
             exit_code=1,
         ) from exc
+    _listening.set()
     where = f"{server.config.host}:{server.port}"
     console.print(
         f"converso serve: chat page http://{where}/  widget http://{where}/widget.js  ws://{where}/ws{label}",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -184,3 +187,72 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
             server.kill()
     assert len(workers) == 2
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+class StderrLines:
+    """The server's stderr lines, read on a thread so a test can wait for one with a timeout."""
+
+    def __init__(self, server: subprocess.Popen[str]) -> None:
+        self._lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        assert server.stderr is not None
+        stream = server.stderr
+        threading.Thread(target=lambda: [self._lines.put(line) for line in stream], daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            self.seen.append(line)
+            if text in line:
+                return line
+
+
+def gone(pid: int) -> bool:
+    """Dead: its sockets are closed (a zombie until its parent reaps it, or reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(tmp_path: Path) -> None:
+    port = free_port()
+    server = serve_workers(tmp_path, port, "http://127.0.0.1:9/v1", workers=2)
+    try:
+        lines = StderrLines(server)
+        lines.wait_for("chat page")
+        lines.wait_for("chat page")
+        workers = {health_pid(port) for _ in range(60)}
+        victim, survivor = sorted(workers)
+        os.kill(victim, signal.SIGKILL)
+        while not gone(victim):
+            time.sleep(0.01)
+        # The attack run saw 1 answer in 50 probes here: the supervisor stopped every worker.
+        answered = [health_pid(port) for _ in range(50)]
+        logged = lines.wait_for(f"(pid {victim}) was killed by SIGKILL; starting a new one")
+        replacement_line = lines.wait_for("chat page")
+        replacement = int(replacement_line.rsplit("pid ", 1)[1].split(")")[0])
+        after = {health_pid(port) for _ in range(60)}
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert len(workers) == 2
+    assert set(answered) == {survivor}
+    assert logged.startswith("converso serve: worker ")
+    assert replacement not in workers and after == {survivor, replacement}
+    assert server.returncode == 0
+
+
+def test_a_worker_that_cannot_start_stops_the_service(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))  # without SO_REUSEPORT: no worker can listen there
+        taken.listen()
+        server = serve_workers(tmp_path, port, "http://127.0.0.1:9/v1", workers=2)
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 1
+    assert "could not start; stopping the other workers" in err
+    assert "starting a new one" not in err
