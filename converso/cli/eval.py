@@ -54,6 +54,9 @@ def evaluate(
     category: Annotated[
         str | None, typer.Option("--category", help="Only the tasks of this category.")
     ] = None,
+    task_ids: Annotated[
+        list[str] | None, typer.Option("--task", help="Only this task (by id); repeat the option for more.")
+    ] = None,
     repeat: Annotated[
         int, typer.Option("--repeat", min=1, help="Episodes per task (pass^k is reported).")
     ] = 1,
@@ -85,6 +88,15 @@ def evaluate(
         chosen = list(suite.load_tasks(tasks, category))
     except (ValueError, OSError) as exc:
         _fail(console, str(exc))
+    if task_ids:
+        known = {task.id for task in chosen}
+        missing = [task_id for task_id in task_ids if task_id not in known]
+        if missing:
+            _fail(
+                console,
+                f"No task {', '.join(missing)} among the {len(known)} tasks chosen. Ids: {', '.join(sorted(known))}.",
+            )
+        chosen = [task for task in chosen if task.id in task_ids]
     settings = model_settings(model, base_url, api_key)
     if settings is None and any(name in suite.model_agents for name in agents):
         no_model_screen(console, f"eval --agent {agent}")

@@ -20,16 +20,17 @@ from crm_tools.tasks import Task, load_tasks
 
 CATEGORY = "create_all_at_once"
 TASKS = load_tasks(category=CATEGORY)
+ALL_TASKS = load_tasks()
 
 
 def _task_by_goal(request: RecordedRequest) -> Task:
     system = request.messages[0]["content"]
-    return next(task for task in TASKS if task.goal.strip() in system)
+    return next(task for task in ALL_TASKS if task.goal.strip() in system)
 
 
 def _task_by_first_message(request: RecordedRequest) -> Task:
     first = next(m["content"] for m in request.messages if m["role"] == "user")
-    return next(task for task in TASKS if task.utterances[0] == first)
+    return next(task for task in ALL_TASKS if task.utterances[0] == first)
 
 
 def _position(request: RecordedRequest) -> tuple[int, int]:
@@ -115,6 +116,23 @@ def test_an_llm_agent_completes_tasks_with_an_llm_driven_user(
     if agent == "flat":
         tools = next(r for r in server.requests if r.model == "agent-model").tool_names
         assert len(tools) == 22 and "create_company" in tools and "submit_answer" in tools
+
+
+def test_converso_with_an_llm_user_solves_a_task_of_every_category(
+    tmp_path: Path, isolated_env: None
+) -> None:
+    first: dict[str, Task] = {}
+    for task in ALL_TASKS:
+        first.setdefault(task.category, task)
+    chosen = [option for task in first.values() for option in ("--task", task.id)]
+    with serve(converso_policy) as server:
+        rows = evaluate(server, tmp_path, "--agent", "converso", "--user-model", "user-model", *chosen)
+    assert sorted(row["category"] for row in rows) == sorted(first)
+    for row in rows:
+        assert (row["success"], row["reasons"], row["stopped_by"]) == (True, [], "user: goal reached"), row[
+            "task_id"
+        ]
+        assert row["user_turns"] == len(first[row["category"]].utterances)
 
 
 def test_a_failing_model_fails_its_episodes_and_the_run_goes_on(tmp_path: Path, isolated_env: None) -> None:
