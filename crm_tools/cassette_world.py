@@ -34,7 +34,8 @@ _templates: dict[int, Path] = {}
 _templates_lock = threading.Lock()
 
 
-def _seeded_template(seed: int) -> Path:
+def seeded_template(seed: int) -> Path:
+    """A SQLite file holding the demo data set for ``seed``, made once per process: copy it, never open it."""
     with _templates_lock:
         if seed not in _templates:
             folder = Path(tempfile.mkdtemp(prefix=f"converso-crm-seed-{seed}-"))
@@ -77,7 +78,7 @@ class CRMWorld:
     def __init__(self, crm: CRMSetting, data_dir: Path, now: datetime) -> None:
         database = Path(data_dir) / _DATABASE
         if crm.seed is not None:
-            shutil.copyfile(_seeded_template(crm.seed), database)
+            shutil.copyfile(seeded_template(crm.seed), database)
         self.store = SqlBackend(f"sqlite:///{database}")
         self.backend: Any = _DeterministicBackend(self.store, crm.seed, now)
         self._tools = build_tools(self.backend)

@@ -20,7 +20,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from crm_tools.backends.sql import SqlBackend
-from crm_tools.cassette_world import _seeded_template
+from crm_tools.cassette_world import seeded_template
 from crm_tools.tasks import Task
 from crm_tools.toolset import build_tools
 
@@ -60,7 +60,7 @@ def episode_world(task: Task) -> Iterator[EpisodeWorld]:
     with tempfile.TemporaryDirectory(prefix="converso-eval-") as folder:
         database = Path(folder) / _DATABASE
         if task.crm_seed is not None:
-            shutil.copyfile(_seeded_template(task.crm_seed), database)
+            shutil.copyfile(seeded_template(task.crm_seed), database)
         backend = SqlBackend(f"sqlite:///{database}")
         current, tools = _thread_tools()
         current.target = backend
