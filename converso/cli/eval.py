@@ -22,6 +22,7 @@ from converso.evaluation.episode import EpisodeResult, EvalConfig
 from converso.evaluation.report import REPORT, summarise, summary_table, write_report
 from converso.evaluation.runner import ResultWriter, episodes, read_results, run_episodes
 from converso.evaluation.suites import UnknownSuiteError, find_suite
+from converso.form_agent.model_factory import ModelFactory
 
 
 def evaluate(
@@ -111,6 +112,10 @@ def evaluate(
         else _user_settings(settings, user_model, user_base_url, user_api_key),
         max_turns=max_turns,
     )
+    for role, configured in (("agent", config.agent_model), ("simulated user", config.user_model)):
+        problem = _model_problem(configured)
+        if problem is not None:
+            _fail(console, f"The {role}'s model cannot be used: {problem}")
     planned = episodes(chosen, agents, repeat)
     writer = ResultWriter(out, agents, repeat)
     stop = threading.Event()
@@ -161,6 +166,18 @@ def _user_settings(
     return ModelSettings(
         model=model or base.model, base_url=base_url or base.base_url, api_key=api_key or base.api_key
     )
+
+
+def _model_problem(settings: ModelSettings | None) -> str | None:
+    """Why the model of ``settings`` cannot be built (a bad provider string, a missing package), checked
+    before any episode runs rather than failing each one; building it calls no network."""
+    if settings is None:
+        return None
+    try:
+        ModelFactory(settings.model, base_url=settings.base_url, api_key=settings.api_key).chat_model()
+    except Exception as exc:  # providers raise their own types (openai.OpenAIError for a missing key)
+        return str(exc)
+    return None
 
 
 def _on_ctrl_c(console: Console, stop: threading.Event) -> threading.Event:

@@ -95,3 +95,15 @@ def test_a_stopped_run_keeps_the_results_written_so_far(tmp_path: Path) -> None:
     writer.close()
     assert len(results) == 1 < len(tasks)
     assert [row["task_id"] for row in read_results(tmp_path)] == [results[0].task_id]
+
+
+def test_a_model_that_cannot_be_built_is_refused_before_any_episode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CONVERSO_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    code, output = run("--agent", "converso", "--model", "openai:gpt-4o-mini", "--out", str(tmp_path))
+    assert code == 2
+    assert "The agent's model cannot be used: " in output and "OPENAI_API_KEY" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "results.jsonl").exists()
