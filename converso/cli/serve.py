@@ -83,6 +83,16 @@ def serve(
     max_connections_per_key: Annotated[
         int, typer.Option(help="Concurrent connections per client key.")
     ] = 200,
+    auth_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a new connection has to send its auth frame.")
+    ] = 3.0,
+    max_unauthenticated: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Connections waiting for their auth frame, per worker; the longest waiting makes room for a newcomer.",
+        ),
+    ] = 32,
     shutdown_grace: Annotated[
         float, typer.Option(help="Seconds running turns get to finish on shutdown.")
     ] = 30.0,
@@ -168,6 +178,8 @@ def serve(
             messages_per_minute_per_thread=messages_per_minute_per_thread,
             max_connections=max_connections,
             max_connections_per_key=max_connections_per_key,
+            auth_timeout=auth_timeout,
+            max_unauthenticated=max_unauthenticated,
         ),
         shutdown_grace=shutdown_grace,
         reuse_port=workers > 1,

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from converso.server.http import Router
-from converso.server.limits import ConnectionCounter, Limits, RateLimiter, retry_after_seconds
+from converso.server.limits import ConnectionCounter, Limits, RateLimiter, WaitingRoom, retry_after_seconds
 from converso.server.ownership import ThreadForbiddenError, ThreadOwnership, owner_of_key
 from converso.server.protocol import (
     PROTOCOL_VERSION,
@@ -122,6 +122,8 @@ class ChatServer:
         self._connection_rates = RateLimiter(limits.messages_per_minute_per_connection, **timing)
         self._thread_rates = RateLimiter(limits.messages_per_minute_per_thread, **timing)
         self._connections = ConnectionCounter(config.limits)
+        self._waiting = WaitingRoom(config.limits.max_unauthenticated)
+        self._evictions: set[asyncio.Task[None]] = set()
         self._router = Router(self._health)
         self._server: Server | None = None
         self._port: int | None = None
@@ -223,6 +225,7 @@ class ChatServer:
 
     async def _handle_connection(self, ws: ServerConnection, connection: int) -> _Session | None:
         session: _Session | None = None
+        self._make_room()
         if not self._connections.try_open():
             await self._refuse(
                 ws,
@@ -230,9 +233,14 @@ class ChatServer:
                 f"The server holds its maximum of {self.config.limits.max_connections} connections; retry later.",
             )
             return None
+        holds_slot = True
+        self._waiting.enter(connection, ws)
         try:
-            owner = await self._authenticate(ws)
-            if owner is None:
+            try:
+                owner = await self._authenticate(ws)
+            finally:
+                holds_slot = self._waiting.leave(connection)
+            if owner is None or not holds_slot:
                 return None
             if not self._connections.try_bind_key(owner):
                 await self._refuse(
@@ -251,8 +259,30 @@ class ChatServer:
         except ConnectionClosed:
             pass
         finally:
-            self._connections.close()
+            if holds_slot:
+                self._connections.close()
         return session
+
+    def _make_room(self) -> None:
+        """Evict the connection that has waited longest for its auth frame when the newcomer would
+        find no room (among the unauthenticated, or at all); the newcomer takes its slot."""
+        limits = self.config.limits
+        if not (self._waiting.full or self._connections.total >= limits.max_connections):
+            return
+        oldest = self._waiting.evict_oldest()
+        if oldest is None:
+            return
+        self._connections.close()
+        task = asyncio.create_task(
+            self._refuse(
+                oldest,
+                ErrorCode.AUTH_TIMEOUT,
+                "No auth frame yet, and a newer connection needed the room; connect again and send "
+                '{"type": "auth", "api_key": "..."} first.',
+            )
+        )
+        self._evictions.add(task)
+        task.add_done_callback(self._evictions.discard)
 
     async def _refuse(self, ws: ServerConnection, code: ErrorCode, message: str) -> None:
         log.warning(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,10 @@ class Limits:
     messages_per_minute_per_thread: int = 10
     max_connections: int = 1_000
     max_connections_per_key: int = 200
-    auth_timeout: float = 10.0
+    auth_timeout: float = 3.0
+    """Seconds a new connection has to send its auth frame (a browser sends it at once)."""
+    max_unauthenticated: int = 32
+    """Connections still waiting to authenticate, within ``max_connections``."""
 
 
 class RateLimiter:
@@ -94,3 +98,35 @@ class ConnectionCounter:
         self._per_key[owner] -= 1
         if not self._per_key[owner]:
             del self._per_key[owner]
+
+
+class WaitingRoom:
+    """Connections that have not authenticated yet, oldest first, with a quota of their own.
+
+    Idle sockets cost an attacker nothing, so they must not hold the slots clients need: when a
+    newcomer finds no room, the connection that has waited longest gives up its place.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._waiting: OrderedDict[int, Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def full(self) -> bool:
+        return len(self._waiting) >= self.capacity
+
+    def enter(self, key: int, connection: Any) -> None:
+        self._waiting[key] = connection
+
+    def leave(self, key: int) -> bool:
+        """False when the connection had been evicted meanwhile (its slot went to a newcomer)."""
+        return self._waiting.pop(key, None) is not None
+
+    def evict_oldest(self) -> Any:
+        """The connection that waited longest, now out of the room; None when the room is empty."""
+        if not self._waiting:
+            return None
+        return self._waiting.popitem(last=False)[1]

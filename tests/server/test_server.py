@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from converso.server import Limits
 from converso.server.app import TURN_FAILED_TEXT
 from converso.testing import ScriptedRequest
 from tests.server.conftest import (
@@ -246,6 +247,49 @@ async def test_connections_over_the_limit_get_an_error_frame_and_close_1013(
                 await second.recv()
     assert frame["code"] == "too_many_connections"
     assert closed.value.rcvd.code == 1013
+
+
+async def test_idle_unauthenticated_sockets_make_room_for_a_client(make_agent: Any, state_url: str) -> None:
+    # The attack run: 14 idle sockets under a 20-connection limit locked a client out for the whole
+    # auth timeout. Here idle ones fill the server, and a client still gets in at once.
+    async with (
+        running(make_agent([]), state_url, max_connections=4, auth_timeout=60) as server,
+        client_of(server) as member,
+    ):
+        await member.auth()
+        async with (
+            client_of(server) as idle_1,
+            client_of(server) as idle_2,
+            client_of(server) as idle_3,
+            client_of(server) as newcomer,
+        ):
+            assert (await newcomer.auth())["type"] == "authenticated"
+            evicted = await idle_1.recv()
+            with pytest.raises(ConnectionClosed):
+                await idle_1.recv()
+            assert idle_2.ws.close_code is None and idle_3.ws.close_code is None
+            await member.send(type="ping")
+            assert await member.recv() == {"type": "pong"}
+    assert evicted["code"] == "auth_timeout" and "a newer connection needed the room" in evicted["message"]
+
+
+async def test_unauthenticated_connections_have_their_own_small_quota(
+    make_agent: Any, state_url: str
+) -> None:
+    async with (
+        running(make_agent([]), state_url, max_unauthenticated=2, auth_timeout=60) as server,
+        client_of(server) as idle_1,
+        client_of(server) as idle_2,
+        client_of(server) as newcomer,
+    ):
+        assert (await newcomer.auth())["type"] == "authenticated"
+        evicted = await idle_1.recv()
+        assert idle_2.ws.close_code is None
+    assert evicted["code"] == "auth_timeout"
+
+
+def test_a_new_connection_gets_a_short_auth_deadline() -> None:
+    assert Limits().auth_timeout <= 5
 
 
 async def test_connections_per_key_are_limited(make_agent: Any, state_url: str) -> None:
