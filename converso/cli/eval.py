@@ -119,6 +119,7 @@ def evaluate(
     planned = episodes(chosen, agents, repeat)
     writer = ResultWriter(out, agents, repeat)
     stop = threading.Event()
+    previous_handler = signal.getsignal(signal.SIGINT)
     interrupted = _on_ctrl_c(console, stop)
     try:
         with Progress(
@@ -144,7 +145,8 @@ def evaluate(
             )
     finally:
         writer.close()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous_handler)
     rows = read_results(out)
     notes = [f"agents: {', '.join(sorted({row['agent'] for row in rows}))}"]
     if settings is not None:
