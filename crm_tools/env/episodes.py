@@ -118,6 +118,7 @@ class TaskEpisode:
     baseline: Any
     max_steps: int
     seed: int | None
+    shaping: bool = False
 
     def grade(self, backend: CRMBackend, answer: str | None) -> Grade:
         from crm_tools.tasks import grade

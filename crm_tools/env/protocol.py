@@ -95,7 +95,8 @@ class ResetOptions:
 
     ``seed``: a task episode chosen from the seed (none: the empty sandbox); ``task_id``: this task
     instead; ``sandbox``: no task, the CRM filled with the demo data of ``seed``; ``max_steps``: the
-    step limit of a task episode; ``episode_id``: the caller's name for the episode.
+    step limit of a task episode; ``episode_id``: the caller's name for the episode; ``shaping``: each
+    write earns the change of the grader's score it makes (the rewards still add up to the score).
     """
 
     seed: int | None = None
@@ -103,6 +104,7 @@ class ResetOptions:
     sandbox: bool = False
     max_steps: int | None = None
     episode_id: str | None = None
+    shaping: bool = False
 
 
 def _integer(value: Any) -> bool:
@@ -112,11 +114,13 @@ def _integer(value: Any) -> bool:
 def reset_options(data: dict[str, Any]) -> ResetOptions:
     """``data`` of a reset frame, checked; unknown keys are ignored like the public server does."""
     seed, task_id, sandbox = data.get("seed"), data.get("task_id"), data.get("sandbox", False)
-    max_steps, episode_id = data.get("max_steps"), data.get("episode_id")
+    max_steps, episode_id, shaping = data.get("max_steps"), data.get("episode_id"), data.get("shaping", False)
     if seed is not None and not _integer(seed):
         raise FrameError("VALIDATION_ERROR", f"'seed' must be an integer or null, got {seed!r}")
     if task_id is not None and (not isinstance(task_id, str) or not task_id):
         raise FrameError("VALIDATION_ERROR", f"'task_id' must be a task id (a string), got {task_id!r}")
+    if not isinstance(shaping, bool):
+        raise FrameError("VALIDATION_ERROR", f"'shaping' must be true or false, got {shaping!r}")
     if not isinstance(sandbox, bool):
         raise FrameError("VALIDATION_ERROR", f"'sandbox' must be true or false, got {sandbox!r}")
     if sandbox and task_id is not None:
@@ -129,7 +133,7 @@ def reset_options(data: dict[str, Any]) -> ResetOptions:
         raise FrameError(
             "VALIDATION_ERROR", f"'episode_id' must be a string of 1 to 255 characters, got {episode_id!r}"
         )
-    return ResetOptions(seed, task_id, sandbox, max_steps, episode_id)
+    return ResetOptions(seed, task_id, sandbox, max_steps, episode_id, shaping)
 
 
 def parse_server_frame(raw: str | bytes) -> Frame:

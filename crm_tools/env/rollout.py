@@ -154,13 +154,14 @@ def collect_rollout(
     task_id: str | None = None,
     max_steps: int | None = None,
     max_actions: int = 200,
+    **reset_options: Any,
 ) -> Rollout:
-    """Run one episode of ``policy`` from ``reset(seed, task_id)`` until it ends.
+    """Run one episode of ``policy`` from ``reset(seed, task_id, max_steps, **reset_options)`` until it ends.
 
     ``max_actions`` bounds the loop for policies that keep sending malformed actions, which the
     server refuses without counting them as steps.
     """
-    first = env.reset(seed=seed, task_id=task_id, max_steps=max_steps)
+    first = env.reset(seed=seed, task_id=task_id, max_steps=max_steps, **reset_options)
     metadata = first.get("metadata") or {}
     rollout = Rollout(seed=seed, task=metadata.get("task"), observations=[first])
     history: list[tuple[dict[str, Any], dict[str, Any]]] = []

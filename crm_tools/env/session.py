@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 Mode = Literal["episode", "store"]
 SERVER_NAME = "converso-crm-env"
 
+_WRITES = frozenset({"create", "update", "delete", "complete"})
 _LINK_OBJECTS = {"personId": "person", "companyId": "company", "opportunityId": "opportunity"}
 
 
@@ -179,6 +180,8 @@ class Session:
         self.last_action: str | None = None
         self.reward: float | None = None
         self.grade: Grade | None = None
+        # With shaping, the score the rewards so far add up to.
+        self.potential = 0.0
 
     @property
     def backend(self) -> CRMBackend:
@@ -226,7 +229,8 @@ class Session:
             if task is not None:
                 assert self._tasks is not None
                 max_steps = options.max_steps or self._max_steps
-                episode = TaskEpisode(task, self._tasks.baseline(task, fresh), max_steps, options.seed)
+                baseline = self._tasks.baseline(task, fresh)
+                episode = TaskEpisode(task, baseline, max_steps, options.seed, options.shaping)
         except BaseException:
             self._source.release(fresh)
             raise
@@ -243,6 +247,7 @@ class Session:
         if episode is not None:
             metadata["task"] = task_metadata(episode.task, episode.max_steps)
             metadata["seed"] = options.seed
+            metadata["shaping"] = episode.shaping
         return observation(success=True, data={}, metadata=metadata)
 
     def step(self, action: Any) -> dict[str, Any]:
@@ -289,6 +294,10 @@ class Session:
             self.done = self.truncated = True
         if self.done:
             self._finish(result, answer)
+        elif self.episode.shaping and self.last_success and isinstance(call, Call) and call.operation in _WRITES:
+            # Only a write can change the score; reads and failed steps earn 0.0 without grading.
+            score = self.episode.grade(self.backend, None).score
+            result["reward"], self.potential = round(score - self.potential, 4), score
         self.reward = result["reward"]
         return result
 
@@ -296,7 +305,8 @@ class Session:
         assert self.episode is not None
         self.grade = self.episode.grade(self.backend, answer)
         result["done"] = True
-        result["reward"] = self.grade.score
+        # Without shaping the last reward is the score; with it, what the score adds to the rewards so far.
+        result["reward"] = round(self.grade.score - self.potential, 4)
         result["metadata"] = {
             "grade": grade_metadata(self.grade),
             "terminated": not self.truncated,

@@ -41,6 +41,7 @@ def test_reset_step_state_and_close_frames_parse() -> None:
         ('{"type": "reset", "data": {"task_id": 7}}', "VALIDATION_ERROR"),
         ('{"type": "reset", "data": {"max_steps": 0}}', "VALIDATION_ERROR"),
         ('{"type": "reset", "data": {"sandbox": "yes"}}', "VALIDATION_ERROR"),
+        ('{"type": "reset", "data": {"shaping": 1}}', "VALIDATION_ERROR"),
         ('{"type": "reset", "data": {"sandbox": true, "task_id": "t"}}', "VALIDATION_ERROR"),
     ],
 )

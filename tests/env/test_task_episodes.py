@@ -167,3 +167,26 @@ def test_one_connection_moves_between_data_sets_without_leftovers(server: Backgr
                 )
             )
         assert counts[0] == counts[2] == (1, 0) and counts[1] == counts[3] and counts[1][1] > 0
+
+
+def test_with_shaping_each_write_earns_its_change_of_the_score_and_the_rewards_add_up(
+    server: BackgroundEnvServer,
+) -> None:
+    # A task with several expected creates, so the score rises step by step.
+    task = next(t for t in TASKS if len(t.expected.create) >= 2 and not t.expected.update)
+    with EnvConnection(server.url, API_KEY) as env:
+        shaped = collect_rollout(env, ReferencePolicy(TASKS), task_id=task.id, seed=1, shaping=True)
+        plain = collect_rollout(env, ReferencePolicy(TASKS), task_id=task.id, seed=1)
+    assert shaped.task and shaped.observations[0]["metadata"]["shaping"] is True
+    assert abs(shaped.reward - 1.0) < 1e-9 and plain.reward == 1.0
+    writes = [
+        r
+        for a, r in zip(shaped.actions, shaped.rewards, strict=True)
+        if a["action_type"].startswith("create")
+    ]
+    assert len([r for r in writes if r > 0]) >= 2 and shaped.rewards[-1] < 1.0
+    reads = [
+        r for a, r in zip(shaped.actions, shaped.rewards, strict=True) if a["action_type"].startswith("list")
+    ]
+    assert all(r == 0.0 for r in reads)
+    assert plain.rewards[:-1] == [0.0] * (len(plain.rewards) - 1)
