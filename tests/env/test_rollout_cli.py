@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
+from converso.testing.openai_server import ScriptedOpenAIServer, text
 from crm_tools.cli import app
 from crm_tools.env_server import BackgroundEnvServer
 from tests.conftest import free_port
@@ -54,3 +55,17 @@ def test_a_bad_key_an_unreachable_server_and_an_unknown_policy_are_one_line_each
     assert code == 2 and "unknown policy" in err and "noop" in err
     code, _, err = _rollout("--url", server.url, "--api-key", API_KEY, "--task-id", "nope", "--episodes", "1")
     assert code == 1 and "Unknown task_id 'nope'" in err
+
+
+def test_the_llm_policy_runs_from_the_command_line_against_an_openai_compatible_endpoint(
+    server: BackgroundEnvServer,
+) -> None:
+    with ScriptedOpenAIServer(handler=lambda request: text("I could not find it.")) as model:
+        code, lines, err = _rollout(
+            "--policy", "llm", "--episodes", "2", "--url", server.url, "--api-key", API_KEY,
+            "--model", "scripted", "--llm-base-url", model.base_url, "--llm-api-key", "test",
+        )  # fmt: skip
+        requests = model.requests
+    assert code == 0, err
+    assert len(lines) == 3 and lines[-1].startswith("mean reward: ")
+    assert len(requests) == 2 and all("submit_answer" in r.tool_names for r in requests)

@@ -190,3 +190,14 @@ def test_with_shaping_each_write_earns_its_change_of_the_score_and_the_rewards_a
     ]
     assert all(r == 0.0 for r in reads)
     assert plain.rewards[:-1] == [0.0] * (len(plain.rewards) - 1)
+
+
+def test_the_step_limit_is_the_servers_unless_the_reset_names_one(tmp_path) -> None:
+    with BackgroundEnvServer(api_keys=[API_KEY], max_steps=2) as limited, open_ws(limited.url) as ws:
+        assert reset(ws, seed=0)["observation"]["metadata"]["task"]["max_steps"] == 2
+        assert reset(ws, seed=0, max_steps=9)["observation"]["metadata"]["task"]["max_steps"] == 9
+    store = f"sqlite:///{tmp_path / 'crm.db'}"
+    with BackgroundEnvServer(api_keys=[API_KEY], store=store) as shared, open_ws(shared.url) as ws:
+        assert "task" not in reset(ws, seed=0)["observation"]["metadata"]  # a shared store ignores seeds
+        refused = send(ws, {"type": "reset", "data": {"task_id": TASKS[0].id}})
+        assert refused["type"] == "error" and "episode server" in refused["data"]["message"]
