@@ -154,3 +154,25 @@ def test_the_same_seed_gives_the_same_records() -> None:
         seed_demo_data(first, 7, companies=10, people=20, opportunities=10, notes=5, tasks=5)
         seed_demo_data(second, 7, companies=10, people=20, opportunities=10, notes=5, tasks=5)
         assert snapshot(first) == snapshot(second)
+
+
+def test_references_cleared_by_an_expected_deletion_are_not_stray_writes(crm_for: CrmFor) -> None:
+    task = Task.model_validate(
+        {
+            "id": "delete-orbit-labs",
+            "category": "demo",
+            "crm_seed": 7,
+            "goal": "Delete Orbit Labs.",
+            "instruction": "Delete the company Orbit Labs.",
+            "expected": {"delete": [{"company": {"name": "Orbit Labs"}}]},
+            "reference": [{"user": "Delete Orbit Labs"}],
+        }
+    )
+    crm = crm_for(7)
+    before = snapshot(crm)
+    apply_expected(task, crm)
+    changes = changes_between(before, snapshot(crm))
+    # Its people lose their companyId, and notes/tasks about it lose their links: consequences of the delete.
+    assert changes.updated["person"] and all(u.fields == ("companyId",) for u in changes.updated["person"])
+    result = grade(task, changes, None)
+    assert (result.score, result.success, result.reasons) == (1.0, True, [])
