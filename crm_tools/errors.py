@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.tools import ToolException
 
-class CRMError(Exception):
+
+class CRMError(ToolException):
     """A CRM-level failure: bad query, unknown record, invalid value, duplicate.
+
+    A ``ToolException``, so the engine hands its message to the model (which can correct the request)
+    rather than treating it as a bug.
 
     ``body()`` gives the response body of docs/crm.md: ``{"statusCode", "error", "messages", "code"}``,
     where ``error`` is ``BadRequestException`` for 400 and ``NotFoundException`` for 404.

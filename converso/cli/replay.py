@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,15 @@ def replay(
         except (CassetteError, UnknownWorldError) as exc:
             failed += 1
             console.print(f"[bold red]ERROR[/bold red] {escape(str(exc))}")
+            continue
+        except Exception as exc:
+            # A bug in the world's tools or forms (replay is strict): its traceback is what to fix.
+            failed += 1
+            console.print(
+                f"[bold red]ERROR[/bold red] {escape(path.name)}: a tool or form raised "
+                f"{escape(type(exc).__name__)}: {escape(str(exc))}"
+            )
+            console.print(escape("".join(traceback.format_exception(exc))), highlight=False)
             continue
         if result.passed:
             console.print(f"[green]PASSED[/green] {escape(cassette.name)} [dim]({path})[/dim]")

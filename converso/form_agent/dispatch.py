@@ -15,7 +15,13 @@ from langchain_core.runnables.config import get_callback_manager_for_config
 from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
-from converso.form_agent.form_tool import FormTool, FormToolOutcome, TurnContext, find_form
+from converso.form_agent.form_tool import (
+    MODEL_FIXABLE_ERRORS,
+    FormTool,
+    FormToolOutcome,
+    TurnContext,
+    find_form,
+)
 from converso.form_agent.reset import FormReset
 from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, active_form
 
@@ -80,9 +86,10 @@ def run_tool_call(
     *,
     visible_now: Sequence[BaseTool] | None = None,
 ) -> FormToolOutcome:
-    """Run one call of the model against the stack. Every failure comes back as an error outcome whose
-    message tells the model what was wrong and what is accepted. ``visible_now``: the tools visible for
-    ``forms``, when the caller already has them (``filter_active_tools`` otherwise).
+    """Run one call of the model against the stack. Every failure the model can fix comes back as an
+    error outcome whose message tells it what was wrong and what is accepted; any other exception (a bug in
+    a tool or a form's hook) propagates, for ``ToolRunner`` to log or raise. ``visible_now``: the tools
+    visible for ``forms``, when the caller already has them (``filter_active_tools`` otherwise).
 
     Each call is one tool run for the callbacks of ``config``: a plain tool reports its own run; a form
     call, FormReset and a refused call are reported here, each with its own duration."""
@@ -91,9 +98,14 @@ def run_tool_call(
     visible = {tool.name: tool for tool in visible_now}
     tool = visible.get(name)
     if tool is not None and isinstance(arguments, dict) and _is_plain(tools, tool):
-        return _invoke(tool, forms, arguments, config)
+        return _invoke(tool, forms, arguments, turn, config)
     run = _start_run(config, name, tool, arguments)
-    outcome = _run_form_call(tools, visible, forms, name, arguments, turn)
+    try:
+        outcome = _run_form_call(tools, visible, forms, name, arguments, turn)
+    except Exception as exc:
+        if run is not None:
+            run.on_tool_error(exc)
+        raise
     if run is not None:
         if outcome.is_error:
             run.on_tool_error(ToolCallRefused(outcome.message))
@@ -173,8 +185,30 @@ def _start_run(
     )
 
 
+def called_tool(
+    tools: Sequence[BaseTool], forms: list[FormSnapshot], name: str, visible_now: Sequence[BaseTool]
+) -> BaseTool | None:
+    """The tool a call named ``name`` is addressed to, as the developer's hooks see it: a plain tool or
+    FormReset as given, a form as its copy for this conversation (``state`` and ``form`` before the call),
+    None for a name the model made up."""
+    tool = next((candidate for candidate in visible_now if candidate.name == name), None)
+    if tool is None:
+        return None
+    form = _owner(tools, name)
+    if form is None:
+        return tool
+    top = active_form(forms)
+    if top is not None and top["name"] == form.name:
+        return form.for_conversation(top["values"], FormToolState(top["state"]))
+    return form.for_conversation(None, FormToolState.INACTIVE)
+
+
 def _invoke(
-    tool: BaseTool, forms: list[FormSnapshot], arguments: dict[str, Any], config: RunnableConfig | None
+    tool: BaseTool,
+    forms: list[FormSnapshot],
+    arguments: dict[str, Any],
+    turn: TurnContext,
+    config: RunnableConfig | None,
 ) -> FormToolOutcome:
     try:
         result = tool.invoke(arguments, config)
@@ -186,9 +220,14 @@ def _invoke(
         return FormToolOutcome(
             forms=forms, message=f"Invalid arguments for {tool.name}: {problems}", is_error=True
         )
-    except Exception as exc:
+    except MODEL_FIXABLE_ERRORS as exc:
         return FormToolOutcome(forms=forms, message=f"{tool.name} failed: {exc}", is_error=True)
-    return FormToolOutcome(forms=forms, message=_text(result), return_direct=bool(tool.return_direct))
+    return FormToolOutcome(
+        forms=forms,
+        message=turn.render(tool, result),
+        result=result,
+        return_direct=bool(tool.return_direct),
+    )
 
 
 def _resume_note(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> str:
@@ -197,7 +236,7 @@ def _resume_note(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> str:
     if snapshot["state"] == FormToolState.FILLED.value:
         then = f"it is filled; ask the user to confirm it and call {form.finalize_name}."
     else:
-        then = form.get_next_field_to_collect(snapshot["values"])
+        then = form.next_field(snapshot["values"])
         then = f"next field to ask: {then}." if then else f"call {form.update_name} to finish it."
     return f"The interrupted form {form.name} is active again with values {values}; {then}"
 
@@ -215,12 +254,3 @@ def _owner(tools: Sequence[BaseTool], variant_name: str) -> FormTool | None:
 
 def _argument_names(tool: BaseTool) -> list[str]:
     return list(tool.get_input_schema().model_json_schema().get("properties", {}))
-
-
-def _text(result: Any) -> str:
-    if isinstance(result, str):
-        return result
-    try:
-        return json.dumps(result, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(result)

@@ -22,6 +22,7 @@ from langgraph.errors import GraphRecursionError
 from converso.form_agent.checkpoint import CheckpointerSpec, open_checkpointer
 from converso.form_agent.dispatch import public_form
 from converso.form_agent.display import HistoryEntry, activity_phrase, form_display, visible_history
+from converso.form_agent.form_tool import render_result
 from converso.form_agent.graph import (
     CANCEL_KEY,
     Engine,
@@ -31,12 +32,15 @@ from converso.form_agent.graph import (
     confirmation_message,
 )
 from converso.form_agent.model_factory import ModelFactory
+from converso.form_agent.prompts import DEFAULT_SYSTEM_PROMPT, build_system_prompt
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.state import FormDisplay, FormSnapshot, PublicForm
 from converso.form_agent.token_tap import TokenTap
+from converso.form_agent.tool_runner import ToolEndHook, ToolRunner, ToolStartHook
 from converso.form_agent.toolset import with_form_reset
 
 DEFAULT_HISTORY_WINDOW = 40
+DEFAULT_TOOL_TIMEOUT = 30.0
 
 
 class FormAgentExecutor:
@@ -56,12 +60,28 @@ class FormAgentExecutor:
     call and each tool call (form calls included, each with its own run), with ``thread_id`` in the run
     metadata. ``executor.callbacks`` is a list: a handler appended later sees the turns after that.
 
+    ``on_tool_start(tool=..., tool_input=...)`` and ``on_tool_end(tool=..., tool_output=...)`` are called
+    once per tool call, forms included (as in the original converso): ``tool`` is the tool called (for a
+    form, its copy for the conversation, with ``state`` and ``form``; None for a tool the model made up),
+    ``tool_output`` the text the model receives.
+
+    ``tool_timeout`` (seconds, None for none) bounds each tool call: a call still running then becomes an
+    error tool message naming the timeout, and the turn goes on. ``format_tool_result(tool, result)``
+    turns what a tool or a commit returned into the text the model reads (a subclass may override the
+    method instead). ``strict`` raises a bug in a tool, a form's hook or a commit out of the turn instead
+    of logging it (the errors the model can fix still go to the model).
+
+    ``system_prompt``, given here or set as a class attribute of a subclass, replaces the base
+    instructions; override ``build_system_prompt`` to change the whole prompt.
+
     A turn is atomic: its state is written once, when it ends (``durability="exit"``), and a turn that
     fails or is cancelled is rolled back to the checkpoint it started from. Turns of one thread are
     serialized within this process. The async methods run the turn on a worker thread (``max_workers`` of
     them), so the same sync checkpointer serves both APIs: give a path, URL or connection rather than an
     async saver.
     """
+
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
 
     def __init__(
         self,
@@ -77,6 +97,11 @@ class FormAgentExecutor:
         recursion_limit: int = 50,
         max_workers: int = 16,
         callbacks: Sequence[BaseCallbackHandler] | None = None,
+        on_tool_start: ToolStartHook | None = None,
+        on_tool_end: ToolEndHook | None = None,
+        tool_timeout: float | None = DEFAULT_TOOL_TIMEOUT,
+        format_tool_result: Callable[[BaseTool, Any], str] | None = None,
+        strict: bool = False,
     ) -> None:
         self.tools = with_form_reset(tools)
         self.callbacks: list[BaseCallbackHandler] = list(callbacks or [])
@@ -85,14 +110,37 @@ class FormAgentExecutor:
             raise ValueError(f"history_window must be at least 1 message, got {history_window}")
         if max_error_rounds <= 0:
             raise ValueError(f"max_error_rounds must be at least 1, got {max_error_rounds}")
+        if tool_timeout is not None and tool_timeout <= 0:
+            raise ValueError(f"tool_timeout must be a positive number of seconds or None, got {tool_timeout}")
+        # A wrong provider, a missing package or a missing key is reported now, not at the first message.
+        self.models.check()
+        if system_prompt is not None:
+            self.system_prompt = system_prompt
+        if format_tool_result is not None:
+            self.format_tool_result = format_tool_result  # type: ignore[method-assign]
+        self.strict = strict
+        self._tool_pool = ThreadPoolExecutor(
+            max_workers=max_workers,
+            thread_name_prefix="converso-tool",
+            initializer=_leave_signals_to_the_main_thread,
+        )
         engine = Engine(
             tools=self.tools,
             models=self.models,
             clock=clock or _utc_now,
             id_factory=id_factory or _new_id,
-            system_prompt=system_prompt,
+            system_prompt=self.build_system_prompt,
             history_window=history_window,
             max_error_rounds=max_error_rounds,
+            runner=ToolRunner(
+                self.tools,
+                timeout=tool_timeout,
+                strict=strict,
+                on_tool_start=on_tool_start,
+                on_tool_end=on_tool_end,
+                pool=self._tool_pool,
+            ),
+            format_result=self.format_tool_result,
         )
         self._checkpointer = open_checkpointer(checkpointer)
         self.graph = build_graph(engine, self._checkpointer.saver)
@@ -267,6 +315,16 @@ class FormAgentExecutor:
                 # The consumer went away before it had the reply: the turn is undone all the same.
                 self._roll_back(thread_id, turn_mark)
 
+    # -- hooks a subclass may override -----------------------------------------------------------------
+
+    def build_system_prompt(self, forms: list[FormSnapshot], now: datetime, last_error: str | None) -> str:
+        """The system prompt of one model call: ``system_prompt``, the date, and the form stack's state."""
+        return build_system_prompt(self.tools, forms, now, base=self.system_prompt, last_error=last_error)
+
+    def format_tool_result(self, tool: BaseTool, result: Any) -> str:
+        """The text the model reads for what ``tool`` returned (a form: what its commit returned)."""
+        return render_result(result)
+
     # -- thread state ---------------------------------------------------------------------------------
 
     def get_form(self, thread_id: str) -> PublicForm | None:
@@ -305,6 +363,8 @@ class FormAgentExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        # A tool call abandoned at its timeout may still run: it is not waited for.
+        self._tool_pool.shutdown(wait=False, cancel_futures=True)
         self._checkpointer.close()
 
     def __enter__(self) -> FormAgentExecutor:

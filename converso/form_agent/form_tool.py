@@ -7,6 +7,7 @@ stack (a list of :class:`FormSnapshot`), the call's arguments and a :class:`Turn
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field, PrivateAttr, create_model
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field, PrivateAttr, TypeAdapter, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
+from converso.form_agent.hook_styles import hook_styles
 from converso.form_agent.state import (
     FieldDisplay,
     FormDisplay,
@@ -29,6 +31,11 @@ from converso.form_agent.state import (
 )
 from converso.form_agent.tool_schema import CompactTool
 from converso.form_agent.validation import merge_and_validate, missing_required
+
+# What a tool, a commit or a hook raises to tell the model that a value or a request was wrong: the model
+# gets the message and can act on it. ``ToolException`` is LangChain's (a CRM rejection is one), a
+# ``ValueError`` is what validators raise. Any other exception is a bug, for the developer to see.
+MODEL_FIXABLE_ERRORS: tuple[type[Exception], ...] = (ToolException, ValueError)
 
 
 class FormFieldError(ValueError):
@@ -48,6 +55,11 @@ class TurnContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     thread_id: str | None = None
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    # How a result becomes the text the model reads (FormAgentExecutor's format_tool_result).
+    format_result: Callable[[BaseTool, Any], str] | None = None
+
+    def render(self, tool: BaseTool, result: Any) -> str:
+        return self.format_result(tool, result) if self.format_result is not None else _render(result)
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,27 @@ class _FinalizeArguments(BaseModel):
     confirm: bool
 
 
-class FormTool(StructuredTool):
+class _SeedStyleFields(type(StructuredTool)):  # type: ignore[misc]
+    """Lets a subclass override an inherited field without a type annotation (``name = "CreateUser"``), as
+    FormTools of the original converso do: pydantic 2 refuses that, pydantic 1 under LangChain did not.
+    The override gets the inherited field's annotation."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> type:
+        annotations = namespace.setdefault("__annotations__", {})
+        inherited: dict[str, Any] = {}
+        for base in reversed(bases):
+            inherited.update(getattr(base, "model_fields", {}))
+        for key, value in namespace.items():
+            if key in inherited and key not in annotations and not _is_method_like(value):
+                annotations[key] = inherited[key].annotation
+        return super().__new__(mcs, name, bases, namespace, **kwargs)
+
+
+def _is_method_like(value: Any) -> bool:
+    return callable(value) or isinstance(value, property | classmethod | staticmethod)
+
+
+class FormTool(StructuredTool, metaclass=_SeedStyleFields):
     """A form: a pydantic ``args_schema`` whose fields are collected over a conversation, then committed.
 
     Subclass it and declare ``name``, ``description``, ``args_schema`` (fields with defaults are optional)
@@ -108,6 +140,14 @@ class FormTool(StructuredTool):
     missing again). A retried commit gets the same ``context.form_id``, so
     a backend that stores it can return the first result instead of writing twice.
 
+    The original converso's ``def _run_when_complete(self, **kwargs)`` works as well: it receives the
+    fields only, runs on the conversation's copy of the tool (``self.form`` holds the values), and gets
+    the FormContext too if it declares a ``context`` keyword. Each class's style is read once from its
+    signatures (see ``hook_styles``).
+
+    A commit or hook that raises ``ToolException`` or ``ValueError`` tells the model what was wrong;
+    any other exception is a bug, which FormAgentExecutor logs with its traceback (or raises, if strict).
+
     Hooks a subclass may override:
 
     - ``resolve_field(name, value, context)``: turn one given value into the stored one (a company name
@@ -116,23 +156,32 @@ class FormTool(StructuredTool):
     - ``prepare_values(changes, context)``: transform all fields given in one Update call together;
       raise ``FormFieldError(field, message)`` to reject one of them (the hook then runs again without it).
     - ``summary(values)``: the text shown to the user at FILLED (e.g. old → new for an update form).
-    - ``get_next_field_to_collect(values)``, ``is_form_filled(values)``, ``get_tool_start_message(values)``.
+    - ``get_next_field_to_collect(values)``, ``is_form_filled(values)``; or, as in the original converso,
+      ``get_next_field_to_collect()`` and ``is_form_filled()`` reading ``self.form``.
+    - ``get_tool_start_message(input)``: the line to show a person when a call of this form starts (an
+      ``on_tool_start`` hook calls it with the call's arguments; ``self.state`` and ``self.form`` are the
+      conversation's). Overridden as ``get_tool_start_message(values)``, its text is the Start result.
     - ``variant_description(state)``, ``variant_schema(state)``: the description and the arguments the
       model sees for the form's Start, Update or Finalize tool (shown as compact JSON schemas; validation
       always uses ``args_schema``).
-    - ``skip_confirm``: allow ``Finalize(confirm=true)`` in the same turn the summary was produced.
+    - ``skip_confirm``: commit in the Update call that fills the form, with no summary and no
+      confirmation (for forms that need no consent, such as a search form).
     - ``summary_is_reply``: the summary the Update that fills the form produces is the turn's reply as it
       is; the model is not called again in that turn.
     - ``return_direct``: the result of a confirmed commit is the turn's reply as it is, unless a paused
       form resumes (then the model is called, to pick that form up).
 
     The instance is a stateless definition shared by all conversations; each conversation's progress is a
-    :class:`FormSnapshot` in the graph state.
+    :class:`FormSnapshot` in the graph state. ``form`` and ``state`` are set only on the per-conversation
+    copies the engine makes for seed-style methods and hooks (``for_conversation``).
     """
 
     description: str = ""
     skip_confirm: bool = False
     summary_is_reply: bool = False
+    # The conversation's values as an ``args_schema`` instance (unset fields None), on a copy only.
+    form: Any = Field(default=None, exclude=True)
+    state: FormToolState | None = Field(default=None, exclude=True)
     _variants: dict[str, BaseTool] = PrivateAttr(default_factory=dict)
 
     # -- names the model sees -------------------------------------------------------------------------
@@ -168,12 +217,14 @@ class FormTool(StructuredTool):
     def missing_fields(self, values: Mapping[str, Any]) -> list[str]:
         return missing_required(self.schema, dict(values))
 
-    def get_next_field_to_collect(self, values: Mapping[str, Any]) -> str | None:
-        missing = self.missing_fields(values)
+    def get_next_field_to_collect(self, values: Mapping[str, Any] | None = None, **_: Any) -> str | None:
+        """The field to ask for next, or None. Called without values (seed style), it reads ``self.form``."""
+        missing = self.missing_fields(self._values_or_form(values))
         return missing[0] if missing else None
 
-    def is_form_filled(self, values: Mapping[str, Any]) -> bool:
-        return not self.missing_fields(values)
+    def is_form_filled(self, values: Mapping[str, Any] | None = None) -> bool:
+        """Whether the form can be summarised. Called without values (seed style), it reads ``self.form``."""
+        return self.next_field(self._values_or_form(values)) is None
 
     def describe_field(self, name: str) -> str:
         info = self.schema.model_fields[name]
@@ -186,16 +237,81 @@ class FormTool(StructuredTool):
                 lines.append(f"- {name}: {_render(values[name])}")
         return "\n".join(lines)
 
-    def get_tool_start_message(self, values: Mapping[str, Any]) -> str:
+    def get_tool_start_message(self, input: Any = None) -> str:
+        """What to show a person when a call of this form starts, by the conversation's ``self.state``."""
+        if self.state is FormToolState.FILLED:
+            return f"Completed {self.name}"
+        if self.state is FormToolState.ACTIVE:
+            return f"Updating form for {self.name}"
+        return f"Starting {self.name}"
+
+    def _run_when_complete(self, context: FormContext, /, **fields: Any) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _run_when_complete(**fields) or "
+            "_run_when_complete(context, /, **fields)"
+        )
+
+    # -- the hooks as the engine calls them, whichever style the subclass uses ---------------------------
+
+    def next_field(self, values: Mapping[str, Any]) -> str | None:
+        if hook_styles(type(self), FormTool).next_field_reads_form:
+            return self.for_conversation(values, FormToolState.ACTIVE).get_next_field_to_collect()
+        return self.get_next_field_to_collect(values)
+
+    def is_complete(self, values: Mapping[str, Any]) -> bool:
+        if hook_styles(type(self), FormTool).filled_reads_form:
+            return self.for_conversation(values, FormToolState.ACTIVE).is_form_filled()
+        return self.is_form_filled(values)
+
+    def start_message(self, values: Mapping[str, Any]) -> str:
+        """The Start call's result: what the model is told to do next."""
+        if hook_styles(type(self), FormTool).start_message_takes_values:
+            return self.get_tool_start_message(values)
         return (
             f"Started form {self.name}. Call {self.update_name} with every field value the user already "
             f"gave. {self._next_field_hint(values)}"
         )
 
-    def _run_when_complete(self, context: FormContext, /, **fields: Any) -> Any:
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement _run_when_complete(context, /, **fields)"
+    def commit(self, context: FormContext, fields: dict[str, Any]) -> Any:
+        """Call ``_run_when_complete`` in the subclass's style."""
+        style = hook_styles(type(self), FormTool)
+        if style.commit_takes_context_first:
+            return self._run_when_complete(context, **fields)
+        given = (
+            fields
+            if style.commit_fields is None
+            else {name: value for name, value in fields.items() if name in style.commit_fields}
         )
+        if style.commit_takes_context_keyword and "context" not in given:
+            given = {**given, "context": context}
+        copy = self.for_conversation(context.values, FormToolState.FILLED)
+        return copy._run_when_complete(**given)
+
+    def for_conversation(self, values: Mapping[str, Any] | None, state: FormToolState) -> FormTool:
+        """A copy of this definition for one conversation: ``form`` holds ``values`` as an ``args_schema``
+        instance (None when the form is not started), ``state`` the form's state."""
+        form = None if values is None else self.form_model(values)
+        return self.model_copy(update={"form": form, "state": state})
+
+    def form_model(self, values: Mapping[str, Any]) -> BaseModel:
+        """``values`` as an ``args_schema`` instance, unset fields None, not validated as a whole (the
+        form may be incomplete): each value is converted to its field's python type (dates, enums)."""
+        adapters = _field_adapters(self.schema)
+        typed: dict[str, Any] = dict.fromkeys(self.schema.model_fields)
+        for name, value in values.items():
+            if name in adapters:
+                try:
+                    typed[name] = adapters[name].validate_python(value)
+                except ValidationError:
+                    typed[name] = value
+        return self.schema.model_construct(**typed)
+
+    def _values_or_form(self, values: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        if values is not None:
+            return values
+        if self.form is None:
+            return {}
+        return self.form.model_dump(mode="json", exclude_none=True)
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(
@@ -214,7 +330,7 @@ class FormTool(StructuredTool):
             )
         snapshot = new_snapshot(turn.new_id(), self.name)
         stack = [*forms, snapshot]
-        message = self.get_tool_start_message(snapshot["values"])
+        message = self.start_message(snapshot["values"])
         if forms:
             message = f"{forms[-1]['name']} is paused and resumes after {self.name}. {message}"
         return FormToolOutcome(forms=stack, message=message, force_tool=self.update_name)
@@ -251,7 +367,7 @@ class FormTool(StructuredTool):
                 "summary_turn": None,
             }
         )
-        complete = result.model is not None and self.is_form_filled(result.values)
+        complete = result.model is not None and self.is_complete(result.values)
         parts = []
         if result.accepted:
             parts.append(f"Stored: {', '.join(result.accepted)}.")
@@ -268,6 +384,9 @@ class FormTool(StructuredTool):
         elif complete:
             updated["state"] = FormToolState.FILLED.value
             updated["summary_turn"] = turn.number
+            if self.skip_confirm:
+                # As in the original converso: a form that needs no consent commits as soon as it is filled.
+                return self._commit([*forms[:-1], updated], updated, turn)
             if self.summary_is_reply:
                 return FormToolOutcome(
                     forms=[*forms[:-1], updated], message=self.summary(result.values), return_direct=True
@@ -302,22 +421,30 @@ class FormTool(StructuredTool):
                 f"Not saved: the user has not answered the summary yet. Show the summary, ask the user to "
                 f"confirm, and call {self.finalize_name} with confirm=true only after they agree.",
             )
+        return self._commit(forms, snapshot, turn)
+
+    def _commit(
+        self, forms: list[FormSnapshot], snapshot: FormSnapshot, turn: TurnContext
+    ) -> FormToolOutcome:
+        """Run the commit of ``snapshot`` (the top of ``forms``). An error the model can fix keeps the form
+        as it was; any other exception propagates: it is a bug, not something to tell the model."""
         context = self.context_for(snapshot, turn)
         model = self.schema.model_validate(snapshot["values"], context=context)
         fields = {name: getattr(model, name) for name in self.schema.model_fields}
         try:
-            result = self._run_when_complete(context, **fields)
-        except Exception as exc:
+            result = self.commit(context, fields)
+        except MODEL_FIXABLE_ERRORS as exc:
             return self._refuse(
                 forms,
                 f"{self.name} was not saved: {exc}. The form keeps its values; tell the user, and to change "
-                f"a value call {self.finalize_name} with confirm=false, then {self.update_name}.",
+                f"a value call {self.update_name}.",
             )
         # A paused form that resumes needs the model, so the turn cannot end on the result.
         direct = self.return_direct and not forms[:-1]
+        rendered = turn.render(self, result)
         return FormToolOutcome(
             forms=forms[:-1],
-            message=_render(result) if direct else f"{self.name} saved. Result: {_render(result)}",
+            message=rendered if direct else f"{self.name} saved. Result: {rendered}",
             popped=True,
             committed=True,
             result=result,
@@ -460,7 +587,7 @@ class FormTool(StructuredTool):
         return create_model(self.update_name, **fields)
 
     def _next_field_hint(self, values: Mapping[str, Any]) -> str:
-        next_field = self.get_next_field_to_collect(values)
+        next_field = self.next_field(values)
         if next_field is None:
             return f"Nothing required is missing; call {self.update_name} to finish."
         return f"Next field to ask the user: {next_field} ({self.describe_field(next_field)})."
@@ -491,7 +618,20 @@ def _not_executable(**_: Any) -> Any:
     raise RuntimeError("form tool variants describe the schema the model sees; FormAgentExecutor runs them")
 
 
-def _render(value: Any) -> str:
+def render_result(value: Any) -> str:
+    """A tool's or a commit's result as text for the model: strings as they are, the rest as JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(to_jsonable_python(value), ensure_ascii=False)
+    try:
+        return json.dumps(to_jsonable_python(value), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+_render = render_result
+
+
+@functools.cache
+def _field_adapters(schema: type[BaseModel]) -> dict[str, TypeAdapter[Any]]:
+    # Built once per schema: a TypeAdapter compiles a validator.
+    return {name: TypeAdapter(info.annotation) for name, info in schema.model_fields.items()}

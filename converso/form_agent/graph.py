@@ -26,12 +26,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from converso.form_agent.dispatch import VisibleTools, public_form, run_tool_call
+from converso.form_agent.dispatch import VisibleTools, public_form
 from converso.form_agent.form_tool import TurnContext, find_form
 from converso.form_agent.history import history_window
 from converso.form_agent.model_factory import ModelFactory
-from converso.form_agent.prompts import build_system_prompt
-from converso.form_agent.state import AgentState, FormToolState
+from converso.form_agent.state import AgentState, FormSnapshot, FormToolState
+from converso.form_agent.tool_runner import ToolRunner
 
 
 class ModelCallError(RuntimeError):
@@ -54,9 +54,12 @@ class Engine:
     models: ModelFactory
     clock: Callable[[], datetime]
     id_factory: Callable[[], str]
-    system_prompt: str | None
+    # (forms, now, last error or None) -> the system prompt of one model call.
+    system_prompt: Callable[[list[FormSnapshot], datetime, str | None], str]
     history_window: int
     max_error_rounds: int
+    runner: ToolRunner
+    format_result: Callable[[BaseTool, Any], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,8 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         forced = state.get("forced_tool")
         if forced is not None and all(tool.name != forced for tool in visible):
             forced = None
-        prompt = build_system_prompt(
-            engine.tools,
-            forms,
-            engine.clock(),
-            base=engine.system_prompt,
-            last_error=state.get("last_error") if state.get("error_rounds") else None,
+        prompt = engine.system_prompt(
+            forms, engine.clock(), state.get("last_error") if state.get("error_rounds") else None
         )
         messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window)]
         try:
@@ -98,6 +97,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
             now=engine.clock(),
             thread_id=config.get("configurable", {}).get("thread_id"),
             new_id=engine.id_factory,
+            format_result=engine.format_result,
         )
         results: list[ToolMessage] = []
         errors: list[str] = []
@@ -105,9 +105,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         direct = True
         for call in _calls(state["messages"][-1]):
             _stop_if_cancelled(config)
-            outcome = run_tool_call(
-                engine.tools, forms, call.name, call.args, turn, config, visible_now=visible_tools(forms)
-            )
+            outcome = engine.runner.run(forms, call.name, call.args, turn, config, visible_tools(forms))
             forms = outcome.forms
             forced = outcome.force_tool
             direct = direct and outcome.return_direct and not outcome.is_error

@@ -54,7 +54,7 @@ def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> lis
         )
         return lines
     lines.append(f"Values so far: {json.dumps(snapshot['values'], ensure_ascii=False)}.")
-    next_field = form.get_next_field_to_collect(snapshot["values"])
+    next_field = form.next_field(snapshot["values"])
     if next_field is not None:
         lines.append(f"Next field to ask: {next_field} — {form.describe_field(next_field)}.")
     elif snapshot.get("errors"):

@@ -87,17 +87,19 @@ def replay(
     world: WorldFactory | None = None,
     data_dir: str | Path | None = None,
     on_turn: Callable[[TurnTranscript], None] | None = None,
+    strict: bool = True,
 ) -> ReplayResult:
     """Run ``cassette`` against a fresh world; the result holds the first failure, if any.
 
     ``world`` defaults to the world the cassette names; ``data_dir`` (default: a temporary directory
-    removed afterwards) holds the world's files. ``on_turn`` sees each turn as it completes.
+    removed afterwards) holds the world's files. ``on_turn`` sees each turn as it completes. ``strict``
+    (FormAgentExecutor's): a bug in a tool, a form's hook or a commit is raised, not told to the model.
     """
     factory = world or find_world(cassette.world)
     with _directory(data_dir) as directory:
         instance = factory(cassette.crm, directory, cassette.now)
         try:
-            return _Run(cassette, instance, on_turn).run()
+            return _Run(cassette, instance, on_turn, strict).run()
         finally:
             instance.close()
 
@@ -133,8 +135,13 @@ def _sequential_ids() -> Callable[[], str]:
 
 class _Run:
     def __init__(
-        self, cassette: Cassette, world: World, on_turn: Callable[[TurnTranscript], None] | None
+        self,
+        cassette: Cassette,
+        world: World,
+        on_turn: Callable[[TurnTranscript], None] | None,
+        strict: bool = True,
     ) -> None:
+        self.strict = strict
         self.cassette = cassette
         self.world = world
         self.on_turn = on_turn
@@ -152,6 +159,7 @@ class _Run:
             checkpointer=None,
             clock=lambda: self.cassette.now,
             id_factory=_sequential_ids(),
+            strict=self.strict,
         )
         with executor:
             for number, turn in enumerate(self.cassette.turns, start=1):

@@ -127,7 +127,8 @@ def reset_options(data: dict[str, Any]) -> ResetOptions:
         raise FrameError("VALIDATION_ERROR", "'sandbox' and 'task_id' exclude each other; give one")
     if max_steps is not None and (not _integer(max_steps) or not 1 <= max_steps <= MAX_STEP_LIMIT):
         raise FrameError(
-            "VALIDATION_ERROR", f"'max_steps' must be an integer from 1 to {MAX_STEP_LIMIT}, got {max_steps!r}"
+            "VALIDATION_ERROR",
+            f"'max_steps' must be an integer from 1 to {MAX_STEP_LIMIT}, got {max_steps!r}",
         )
     if episode_id is not None and (not isinstance(episode_id, str) or not 0 < len(episode_id) <= 255):
         raise FrameError(

@@ -193,7 +193,9 @@ def test_ctrl_c_during_a_reply_undoes_the_turn_and_a_second_ctrl_c_exits(data_di
     assert texts == ["I'd like to add a company"]
 
 
-def test_record_writes_the_conversation_as_a_cassette(acme_server: ScriptedOpenAIServer, data_dir: Path) -> None:
+def test_record_writes_the_conversation_as_a_cassette(
+    acme_server: ScriptedOpenAIServer, data_dir: Path
+) -> None:
     cassette = data_dir.parent / "acme.cassette.yaml"
     child = spawn_chat(acme_server, data_dir, "--record", str(cassette))
     expect_prompt(child)

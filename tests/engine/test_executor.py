@@ -6,7 +6,7 @@ import itertools
 from datetime import timedelta
 
 from langchain_core.messages import SystemMessage, ToolMessage
-from langchain_core.tools import tool
+from langchain_core.tools import ToolException, tool
 
 from tests.engine.conftest import NOW, call, calls
 from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote, ScheduleMeeting
@@ -16,7 +16,7 @@ from tests.engine.forms import CreateCompany, CreateEmployee, QuickNote, Schedul
 def lookup_company(name: str) -> str:
     """Look a company up by name."""
     if name == "boom":
-        raise RuntimeError("directory offline")
+        raise ToolException("directory offline")
     return f"{name}: 250 employees"
 
 
@@ -297,7 +297,7 @@ def test_a_failing_commit_comes_back_and_keeps_the_form(make_executor) -> None:
     executor, model = make_executor([form], script)
     executor.send("t", "Add Acme")
     executor.send("t", "250")
-    form.ledger.fail_next = RuntimeError("CRM unreachable")
+    form.ledger.fail_next = ToolException("CRM unreachable")
     reply = executor.send("t", "yes")
     assert "not saved: CRM unreachable" in tool_results(model, 6)[-1]
     assert reply.form["state"] == "FILLED"
@@ -334,15 +334,11 @@ def test_the_error_bound_is_configurable(make_executor) -> None:
 
 
 def test_a_return_direct_form_ends_the_turn_with_its_result(make_executor) -> None:
-    script = [
-        call("QuickNoteStart"),
-        call("QuickNoteUpdate", {"text": "call Ada"}),
-        call("QuickNoteFinalize", {"confirm": True}),
-    ]
+    script = [call("QuickNoteStart"), call("QuickNoteUpdate", {"text": "call Ada"})]
     executor, model = make_executor([QuickNote()], script)
     reply = executor.send("t", "note: call Ada")
     assert reply.text == "QuickNote record 1"
-    assert len(model.requests) == 3
+    assert len(model.requests) == 2
 
 
 def test_a_return_direct_commit_hands_the_turn_back_to_the_model_when_a_paused_form_resumes(
@@ -353,14 +349,13 @@ def test_a_return_direct_commit_hands_the_turn_back_to_the_model_when_a_paused_f
         call("CreateCompanyUpdate", {"name": "Acme"}),
         call("QuickNoteStart"),
         call("QuickNoteUpdate", {"text": "call Ada"}),
-        call("QuickNoteFinalize", {"confirm": True}),
         "Noted. How many people work at Acme?",
     ]
     executor, model = make_executor([CreateCompany(), QuickNote()], script)
     reply = executor.send("t", "add Acme, and note: call Ada")
     assert reply.text == "Noted. How many people work at Acme?"
     assert reply.form["name"] == "CreateCompany"
-    assert "The interrupted form CreateCompany is active again" in tool_results(model, 5)[-1]
+    assert "The interrupted form CreateCompany is active again" in tool_results(model, 4)[-1]
 
 
 def test_a_summary_is_reply_form_answers_with_its_summary_without_another_model_call(make_executor) -> None:

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+from langchain_core.tools import ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
@@ -338,17 +339,24 @@ def test_finalize_after_a_user_turn_commits_with_the_form_id_and_validated_value
     assert fields == {"title": "Kickoff", "day": date(2026, 12, 1), "attendees": 2}
 
 
-def test_skip_confirm_allows_committing_in_the_turn_of_the_summary() -> None:
+def test_skip_confirm_commits_in_the_update_that_fills_the_form() -> None:
     form = QuickNote()
-    forms = form.update(started(form), {"text": "call back"}, turn(1)).forms
-    outcome = form.finalize(forms, {"confirm": True}, turn(1))
-    assert outcome.committed
+    outcome = form.update(started(form), {"text": "call back"}, turn(1))
+    assert outcome.committed and outcome.popped
+    assert outcome.forms == []
+    assert form.ledger.writes == [{"text": "call back"}]
+
+
+def test_skip_confirm_does_not_commit_an_incomplete_form() -> None:
+    form = QuickNote()
+    outcome = form.update(started(form), {}, turn(1))
+    assert not outcome.committed
+    assert outcome.forms[-1]["state"] == "ACTIVE"
 
 
 def test_return_direct_makes_the_commit_result_the_whole_result() -> None:
     form = QuickNote()
-    forms = form.update(started(form), {"text": "call back"}, turn(1)).forms
-    outcome = form.finalize(forms, {"confirm": True}, turn(1))
+    outcome = form.update(started(form), {"text": "call back"}, turn(1))
     assert outcome.return_direct
     assert outcome.message == "QuickNote record 1"
 
@@ -356,8 +364,7 @@ def test_return_direct_makes_the_commit_result_the_whole_result() -> None:
 def test_return_direct_leaves_the_turn_to_the_model_when_a_paused_form_resumes() -> None:
     company, note = CreateCompany(), QuickNote()
     forms = note.start(started(company), turn()).forms
-    forms = note.update(forms, {"text": "call back"}, turn(1)).forms
-    outcome = note.finalize(forms, {"confirm": True}, turn(1))
+    outcome = note.update(forms, {"text": "call back"}, turn(1))
     assert outcome.committed
     assert not outcome.return_direct
     assert outcome.message == "QuickNote saved. Result: QuickNote record 1"
@@ -367,11 +374,19 @@ def test_return_direct_leaves_the_turn_to_the_model_when_a_paused_form_resumes()
 def test_a_failing_commit_keeps_the_form_filled_and_explains() -> None:
     form = CreateCompany()
     forms = filled_company(form)
-    form.ledger.fail_next = RuntimeError("CRM unreachable")
+    form.ledger.fail_next = ToolException("CRM unreachable")
     outcome = form.finalize(forms, {"confirm": True}, turn(2))
     assert outcome.is_error
     assert outcome.forms == forms
     assert "not saved: CRM unreachable" in outcome.message
+
+
+def test_a_bug_in_a_commit_is_not_turned_into_a_message_for_the_model() -> None:
+    form = CreateCompany()
+    forms = filled_company(form)
+    form.ledger.fail_next = KeyError("employee_count")
+    with pytest.raises(KeyError, match="employee_count"):
+        form.finalize(forms, {"confirm": True}, turn(2))
 
 
 def test_a_retried_commit_carries_the_same_idempotency_key() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
-from converso import ModelFactory
+from converso import FormAgentExecutor, ModelFactory
 from converso.form_agent import ModelConfigurationError
 from converso.testing import ScriptedChatModel
+from converso.testing.openai_server import ScriptedOpenAIServer
 
 
 @tool
@@ -77,3 +80,78 @@ def test_forcing_a_tool_that_is_not_offered_is_refused() -> None:
 def test_bound_models_are_reused_for_the_same_tools() -> None:
     factory = ModelFactory(ScriptedChatModel(responses=[]))
     assert factory.bind([search]) is factory.bind([search])
+
+
+# -- provider strings honour the options given, and mistakes surface when the executor is built ---------
+
+
+def test_an_openai_provider_string_sends_to_the_base_url_with_the_api_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    with ScriptedOpenAIServer(["Hello from the local server."], api_key="sk-given") as server:
+        factory = ModelFactory("openai:scripted", base_url=server.base_url, api_key="sk-given", max_retries=0)
+        reply = factory.chat_model().invoke("hi")
+        [request] = server.requests
+    assert reply.text == "Hello from the local server."
+    assert request.headers["authorization"] == "Bearer sk-given"
+    assert request.model == "scripted"
+
+
+def test_the_openai_model_asks_for_token_usage_when_streaming() -> None:
+    with ScriptedOpenAIServer(["Hi."]) as server:
+        model = ModelFactory("openai:scripted", base_url=server.base_url, api_key="k").chat_model()
+        chunks = list(model.stream("hi"))
+        [request] = server.requests
+    assert request.body.get("stream_options") == {"include_usage": True}
+    assert sum(chunk.usage_metadata["total_tokens"] for chunk in chunks if chunk.usage_metadata) > 0
+
+
+def test_timeout_and_max_retries_reach_a_provider_string_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    model = ModelFactory("openai:gpt-4o-mini", timeout=7, max_retries=5).chat_model()
+    assert (model.request_timeout, model.max_retries) == (7, 5)
+
+
+def test_an_unknown_provider_is_refused_when_the_executor_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(
+        ModelConfigurationError, match=r"unknown model provider 'antropic'.*Known providers: .*anthropic"
+    ):
+        FormAgentExecutor([], "antropic:claude-sonnet-4-5")
+
+
+def test_a_provider_whose_package_is_missing_is_refused_when_the_executor_is_built() -> None:
+    with pytest.raises(ModelConfigurationError, match="needs the package langchain-anthropic: pip install"):
+        FormAgentExecutor([], ModelFactory("anthropic:claude-sonnet-4-5", api_key="k"))
+
+
+@pytest.fixture
+def ollama_package(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider package whose chat model takes a base_url but no api_key (as langchain-ollama's)."""
+    package = tmp_path / "langchain_ollama"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from langchain_core.language_models.fake_chat_models import FakeListChatModel\n"
+        "class ChatOllama(FakeListChatModel):\n"
+        "    model: str = ''\n"
+        "    base_url: str | None = None\n"
+        "    responses: list[str] = ['ok']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+
+
+def test_an_option_the_provider_does_not_take_is_refused_clearly(ollama_package) -> None:
+    with pytest.raises(ModelConfigurationError, match=r"'ollama' \(ChatOllama\) does not take api_key"):
+        ModelFactory("ollama:llama3", api_key="k").check()
+
+
+def test_an_option_the_provider_takes_is_passed_on(ollama_package) -> None:
+    model = ModelFactory("ollama:llama3", base_url="http://127.0.0.1:11434").chat_model()
+    assert (type(model).__name__, model.model, model.base_url) == (
+        "ChatOllama",
+        "llama3",
+        "http://127.0.0.1:11434",
+    )
