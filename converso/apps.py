@@ -12,9 +12,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.tools import BaseTool
+
+if TYPE_CHECKING:
+    from converso.form_agent.model_factory import ModelFactory
 
 DEFAULT_APP = "crm_tools.app:build_app"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -30,8 +33,27 @@ class ModelSettings:
     timeout: float | None = None
     max_retries: int | None = None
 
+    def factory(self) -> ModelFactory:
+        """The engine's ModelFactory for these settings; ``check()`` it to find mistakes early."""
+        from converso.form_agent.model_factory import ModelFactory
 
-def model_settings(model: str | None, base_url: str | None, api_key: str | None) -> ModelSettings | None:
+        return ModelFactory(
+            self.model,
+            base_url=self.base_url,
+            api_key=self.api_key,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+
+
+def model_settings(
+    model: str | None,
+    base_url: str | None,
+    api_key: str | None,
+    *,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> ModelSettings | None:
     """The configured model, or ``None`` when nothing says where to find one.
 
     A base URL alone is enough (local OpenAI-compatible servers often need no key), and so is a
@@ -39,7 +61,13 @@ def model_settings(model: str | None, base_url: str | None, api_key: str | None)
     """
     if not (api_key or base_url or (model and ":" in model)):
         return None
-    return ModelSettings(model=model or DEFAULT_MODEL, base_url=base_url, api_key=api_key)
+    return ModelSettings(
+        model=model or DEFAULT_MODEL,
+        base_url=base_url,
+        api_key=api_key,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
 
 
 def user_data_dir() -> Path:
@@ -64,6 +92,8 @@ class AppOptions:
     journal_unmasked: bool = False
     max_concurrent_turns: int | None = None
     """How many turns may run at once in this process (``converso serve`` raises the engine's default)."""
+    system_prompt: str | None = None
+    """The assistant's instructions (``--system-prompt``), replacing the engine's default ones."""
 
 
 class App(Protocol):

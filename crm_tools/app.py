@@ -71,12 +71,7 @@ def _env_backend(url: str, api_key: str | None) -> CRMBackend:
 
 def model_from(settings: ModelSettings | BaseChatModel | ModelFactory) -> BaseChatModel | ModelFactory:
     if isinstance(settings, ModelSettings):
-        extra: dict[str, Any] = {}
-        if settings.timeout is not None:
-            extra["timeout"] = settings.timeout
-        if settings.max_retries is not None:
-            extra["max_retries"] = settings.max_retries
-        return ModelFactory(settings.model, base_url=settings.base_url, api_key=settings.api_key, **extra)
+        return settings.factory()
     return settings
 
 
@@ -106,6 +101,8 @@ def build_app(options: AppOptions) -> CrmApp:
     extra: dict[str, Any] = {}
     if options.max_concurrent_turns is not None:
         extra["max_workers"] = options.max_concurrent_turns
+    if options.system_prompt is not None:
+        extra["system_prompt"] = options.system_prompt
     executor = FormAgentExecutor(
         tools=tools,
         model=model_from(options.model),

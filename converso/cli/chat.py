@@ -29,8 +29,13 @@ from converso.cli.options import (
     DataDirOption,
     JournalOption,
     JournalUnmaskedOption,
+    MaxRetriesOption,
     ModelOption,
+    ModelTimeoutOption,
+    SystemPromptOption,
+    check_model,
     no_model_screen,
+    read_system_prompt,
 )
 
 HELP = """[bold]Commands[/bold]
@@ -253,6 +258,9 @@ def chat(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     api_key: ApiKeyOption = None,
+    model_timeout: ModelTimeoutOption = None,
+    max_retries: MaxRetriesOption = None,
+    system_prompt: SystemPromptOption = None,
     crm: CrmOption = None,
     crm_api_key: CrmApiKeyOption = None,
     thread: Annotated[str | None, typer.Option("--thread", help="Resume this conversation.")] = None,
@@ -266,10 +274,12 @@ def chat(
 ) -> None:
     """Chat in the terminal: the assistant fills CRM records with you, field by field."""
     console = Console(highlight=False)
-    settings = model_settings(model, base_url, api_key)
+    settings = model_settings(model, base_url, api_key, timeout=model_timeout, max_retries=max_retries)
     if settings is None:
         no_model_screen(console, "chat")
         raise typer.Exit(2)
+    check_model(console, settings)
+    instructions = read_system_prompt(system_prompt)
     if data_dir is not None:
         writable_folder(data_dir, "--data-dir")
     folder = data_dir or user_data_dir()
@@ -288,6 +298,7 @@ def chat(
             crm_api_key=crm_api_key,
             journal_dir=journal,
             journal_unmasked=journal_unmasked,
+            system_prompt=instructions,
         )
     )
     try:

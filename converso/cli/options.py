@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
+
+from converso.apps import ModelSettings
 
 ModelOption = Annotated[
     str | None, typer.Option("--model", envvar="CONVERSO_MODEL", help="Model name, or provider:model.")
@@ -46,10 +49,69 @@ JournalOption = Annotated[
 JournalUnmaskedOption = Annotated[
     bool, typer.Option("--journal-unmasked", help="Keep emails and phone numbers readable in the journal.")
 ]
+ModelTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--model-timeout",
+        envvar="CONVERSO_MODEL_TIMEOUT",
+        min=0.001,
+        help="Seconds one model request may take (default: 60 for OpenAI-compatible endpoints).",
+    ),
+]
+MaxRetriesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-retries",
+        envvar="CONVERSO_MAX_RETRIES",
+        min=0,
+        help="Retries of a failed model request (default: 2 for OpenAI-compatible endpoints).",
+    ),
+]
+SystemPromptOption = Annotated[
+    str | None,
+    typer.Option(
+        "--system-prompt",
+        envvar="CONVERSO_SYSTEM_PROMPT",
+        help="The assistant's instructions, as text or @FILE (replaces the built-in ones).",
+    ),
+]
 AppOption = Annotated[
     str | None,
     typer.Option("--app", envvar="CONVERSO_APP", help="App factory module:function (default: the CRM app)."),
 ]
+
+
+def read_system_prompt(value: str | None) -> str | None:
+    """``--system-prompt``: the text itself, or ``@FILE`` for a file's contents."""
+    if value is None:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise typer.BadParameter(
+                f"cannot read {path}: {reason}. Give the prompt's text, or @FILE naming a readable UTF-8 file.",
+                param_hint="--system-prompt",
+            ) from None
+    if not value.strip():
+        raise typer.BadParameter(
+            "the system prompt is empty; give its text or @FILE.", param_hint="--system-prompt"
+        )
+    return value
+
+
+def check_model(console: Console, settings: ModelSettings) -> None:
+    """Exit with one clear message now if the model settings cannot work (an unknown provider, a
+    missing provider package, an option the provider does not take), not at the first message."""
+    from converso.form_agent.model_factory import ModelConfigurationError
+
+    try:
+        settings.factory().check()
+    except ModelConfigurationError as exc:
+        console.print(f"[red]The model settings do not work:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
 
 
 def no_model_screen(console: Console, command: str) -> None:

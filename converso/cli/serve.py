@@ -33,8 +33,13 @@ from converso.cli.options import (
     DataDirOption,
     JournalOption,
     JournalUnmaskedOption,
+    MaxRetriesOption,
     ModelOption,
+    ModelTimeoutOption,
+    SystemPromptOption,
+    check_model,
     no_model_screen,
+    read_system_prompt,
 )
 from converso.server.app import ChatServer, ServerConfig, keys_from
 from converso.server.limits import Limits
@@ -114,6 +119,9 @@ def serve(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     api_key: ApiKeyOption = None,
+    model_timeout: ModelTimeoutOption = None,
+    max_retries: MaxRetriesOption = None,
+    system_prompt: SystemPromptOption = None,
     crm: CrmOption = None,
     crm_api_key: CrmApiKeyOption = None,
     data_dir: DataDirOption = None,
@@ -138,10 +146,12 @@ def serve(
             "(or CONVERSO_CLIENT_KEYS=key1,key2)."
         )
         raise typer.Exit(2)
-    settings = model_settings(model, base_url, api_key)
+    settings = model_settings(model, base_url, api_key, timeout=model_timeout, max_retries=max_retries)
     if settings is None:
         no_model_screen(console, "serve")
         raise typer.Exit(2)
+    check_model(console, settings)
+    instructions = read_system_prompt(system_prompt)
     if workers > 1 and port == 0:
         console.print(
             "[red]--workers needs a fixed --port[/red]: with port 0 every worker would pick its own."
@@ -194,6 +204,7 @@ def serve(
         journal_dir=journal,
         journal_unmasked=journal_unmasked,
         max_concurrent_turns=max_concurrent_turns,
+        system_prompt=instructions,
     )
 
     def run_worker(index: int) -> None:

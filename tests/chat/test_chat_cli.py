@@ -11,9 +11,11 @@ from typing import Any
 
 import pexpect
 import pytest
+from typer.testing import CliRunner
 
+from converso.cli import app
 from converso.form_agent import FormAgentExecutor
-from converso.testing.openai_server import ScriptedOpenAIServer, call, text, tool_calls
+from converso.testing.openai_server import ScriptedOpenAIServer, call, delay, text, tool_calls
 from crm_tools.store import open_backend
 
 CONVERSO = str(Path(sys.executable).with_name("converso"))
@@ -208,3 +210,40 @@ def test_record_writes_the_conversation_as_a_cassette(
     assert child.exitstatus == 0
     assert "I'd like to add a company" in written
     assert "CreateCompanyFinalize" in written
+
+
+def test_system_prompt_from_a_file_replaces_the_built_in_instructions(data_dir: Path) -> None:
+    instructions = data_dir.parent / "prompt.txt"
+    instructions.write_text("You are the front desk of Acme Corp. Be brief.", encoding="utf-8")
+    with ScriptedOpenAIServer([text("Hello, Acme front desk.")]) as server:
+        child = spawn_chat(server, data_dir, "--system-prompt", f"@{instructions}")
+        expect_prompt(child)
+        assert "Hello, Acme front desk." in say(child, "hi")
+        quit_chat(child)
+        system = server.requests[0].messages[0]
+    assert system["role"] == "system"
+    assert system["content"].startswith(
+        "You are the front desk of Acme Corp. Be brief.\nCurrent date and time:"
+    )
+
+
+def test_model_timeout_and_max_retries_reach_the_model(data_dir: Path) -> None:
+    with ScriptedOpenAIServer([delay(2), text("too late")]) as server:
+        child = spawn_chat(server, data_dir, "--model-timeout", "0.5", "--max-retries", "0")
+        expect_prompt(child)
+        reply = say(child, "hi")
+        quit_chat(child)
+        assert len(server.requests) == 1
+    assert "Sorry, the language model failed" in reply
+
+
+def test_an_unknown_model_provider_is_reported_at_start(data_dir: Path) -> None:
+    for command in (["chat"], ["serve", "--client-key", "k"]):
+        result = CliRunner().invoke(
+            app,
+            [*command, "--model", "antropic:claude-sonnet-4-5", "--data-dir", str(data_dir)],
+            env={"COLUMNS": "200"},
+        )
+        assert result.exit_code == 2, result.output
+        assert "The model settings do not work: unknown model provider 'antropic'" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
