@@ -278,7 +278,7 @@ def chat(
     if settings is None:
         no_model_screen(console, "chat")
         raise typer.Exit(2)
-    check_model(console, settings)
+    check_model(settings)
     instructions = read_system_prompt(system_prompt)
     if data_dir is not None:
         writable_folder(data_dir, "--data-dir")

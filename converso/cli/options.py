@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 
 from converso.apps import ModelSettings
@@ -102,16 +101,16 @@ def read_system_prompt(value: str | None) -> str | None:
     return value
 
 
-def check_model(console: Console, settings: ModelSettings) -> None:
-    """Exit with one clear message now if the model settings cannot work (an unknown provider, a
-    missing provider package, an option the provider does not take), not at the first message."""
+def check_model(settings: ModelSettings) -> None:
+    """Refuse now, with one clear message, model settings that cannot work (an unknown provider, a
+    missing provider package, an option the provider does not take), rather than at the first message."""
+    from converso.cli.errors import CliError
     from converso.form_agent.model_factory import ModelConfigurationError
 
     try:
         settings.factory().check()
     except ModelConfigurationError as exc:
-        console.print(f"[red]The model settings do not work:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        raise CliError(f"The model settings do not work: {exc}") from None
 
 
 def no_model_screen(console: Console, command: str) -> None:

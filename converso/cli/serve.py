@@ -150,7 +150,7 @@ def serve(
     if settings is None:
         no_model_screen(console, "serve")
         raise typer.Exit(2)
-    check_model(console, settings)
+    check_model(settings)
     instructions = read_system_prompt(system_prompt)
     if workers > 1 and port == 0:
         console.print(

@@ -30,6 +30,7 @@ from converso.form_agent.dispatch import VisibleTools, public_form
 from converso.form_agent.form_tool import TurnContext, find_form
 from converso.form_agent.history import history_window
 from converso.form_agent.model_factory import ModelFactory
+from converso.form_agent.prompts import build_system_prompt
 from converso.form_agent.state import AgentState, FormSnapshot, FormToolState
 from converso.form_agent.tool_runner import ToolRunner
 
@@ -54,12 +55,19 @@ class Engine:
     models: ModelFactory
     clock: Callable[[], datetime]
     id_factory: Callable[[], str]
-    # (forms, now, last error or None) -> the system prompt of one model call.
-    system_prompt: Callable[[list[FormSnapshot], datetime, str | None], str]
+    # The base instructions (None: the default ones), or (forms, now, last error or None) -> the whole
+    # system prompt of one model call (FormAgentExecutor.build_system_prompt).
+    system_prompt: str | Callable[[list[FormSnapshot], datetime, str | None], str] | None
     history_window: int
     max_error_rounds: int
-    runner: ToolRunner
+    # How tool calls run (deadline, hooks, bugs); None: in the graph's thread, bugs logged.
+    runner: ToolRunner | None = None
     format_result: Callable[[BaseTool, Any], str] | None = None
+
+    def prompt(self, forms: list[FormSnapshot], now: datetime, last_error: str | None) -> str:
+        if callable(self.system_prompt):
+            return self.system_prompt(forms, now, last_error)
+        return build_system_prompt(self.tools, forms, now, base=self.system_prompt, last_error=last_error)
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class _Call:
 
 def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
     visible_tools = VisibleTools(engine.tools)
+    runner = engine.runner or ToolRunner(engine.tools)
 
     def agent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
         _stop_if_cancelled(config)
@@ -79,7 +88,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         forced = state.get("forced_tool")
         if forced is not None and all(tool.name != forced for tool in visible):
             forced = None
-        prompt = engine.system_prompt(
+        prompt = engine.prompt(
             forms, engine.clock(), state.get("last_error") if state.get("error_rounds") else None
         )
         messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window)]
@@ -105,7 +114,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         direct = True
         for call in _calls(state["messages"][-1]):
             _stop_if_cancelled(config)
-            outcome = engine.runner.run(forms, call.name, call.args, turn, config, visible_tools(forms))
+            outcome = runner.run(forms, call.name, call.args, turn, config, visible_tools(forms))
             forms = outcome.forms
             forced = outcome.force_tool
             direct = direct and outcome.return_direct and not outcome.is_error

@@ -80,7 +80,9 @@ def test_reset_without_seed_gives_an_empty_crm_and_advertises_the_extension(
         assert step(ws, action_type="list_companies")["data"]["totalCount"] == 0
 
 
-def test_a_sandbox_reset_with_a_seed_gives_the_same_records_and_ids_each_time(env_server: BackgroundEnvServer) -> None:
+def test_a_sandbox_reset_with_a_seed_gives_the_same_records_and_ids_each_time(
+    env_server: BackgroundEnvServer,
+) -> None:
     pages = []
     for _ in range(2):
         with open_ws(env_server.url) as ws:

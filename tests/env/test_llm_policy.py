@@ -58,12 +58,16 @@ class ReferenceModel:
         return tool_calls(call(action.pop("action_type"), action))
 
 
-def test_an_llm_policy_solves_a_task_of_every_category_through_the_openai_wire(server: BackgroundEnvServer) -> None:
+def test_an_llm_policy_solves_a_task_of_every_category_through_the_openai_wire(
+    server: BackgroundEnvServer,
+) -> None:
     with ScriptedOpenAIServer(handler=ReferenceModel()) as model_server:
         policy = LLMPolicy(OpenAI(base_url=model_server.base_url, api_key="test", max_retries=0), "scripted",
                            extensions=True)  # fmt: skip
         with EnvConnection(server.url, API_KEY) as env:
-            rollouts = [collect_rollout(env, policy, task_id=task.id, seed=n) for n, task in enumerate(SAMPLE)]
+            rollouts = [
+                collect_rollout(env, policy, task_id=task.id, seed=n) for n, task in enumerate(SAMPLE)
+            ]
         requests = model_server.requests
     assert {r.task_id: r.reward for r in rollouts} == {task.id: 1.0 for task in SAMPLE}
     first = requests[0]

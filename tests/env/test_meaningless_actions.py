@@ -20,7 +20,9 @@ from tests.env.conftest import open_ws, send
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[Session]:
-    source = EpisodeSource(lambda image, new_id: SqlBackend("sqlite://", image=image, new_id=new_id), seed_demo_data)
+    source = EpisodeSource(
+        lambda image, new_id: SqlBackend("sqlite://", image=image, new_id=new_id), seed_demo_data
+    )
     live = Session(source)
     live.reset(ResetOptions(seed=3, sandbox=True))
     yield live
