@@ -6,7 +6,10 @@ then ``submit_answer``. Two scenarios on the same server, one after the other:
 
 - sandbox: ``reset()`` without a seed, an empty CRM, rewards null (the baseline);
 - task: ``reset(seed=N)`` with a new N every episode: a task of the bundled suite, its CRM copied from
-  the seeded database, the step limit, and the grader's score as the reward of ``submit_answer``.
+  the seeded database, the step limit, and the grader's score as the reward of ``submit_answer``;
+- steps (``--steps-baseline``): the earlier form of this benchmark, one sandbox episode per connection
+  and steps only, no resets (the figure the issue quotes as today's: 6,800 steps/s), to put both
+  scenarios next to it in the same run.
 
 Prints episodes/s and steps/s (resets and seeding included in the wall time), p50/p99 step and reset
 latency, the task scenario as a ratio of the sandbox one, and the server's memory. Figures only;
@@ -14,6 +17,7 @@ nothing is asserted.
 
     python tests/benchmarks/bench_env_server.py                   # 50 clients, 15 s per scenario
     python tests/benchmarks/bench_env_server.py --duration 5 --clients 20 --episode-steps 20
+    python tests/benchmarks/bench_env_server.py --steps-baseline  # and the earlier steps-only figure
 """
 
 from __future__ import annotations
@@ -142,10 +146,44 @@ async def _client(url: str, number: int, scenario: str, steps: int, opened: asyn
 
     async with connect(url, subprotocols=[f"crm-v1.{API_KEY}"], proxy=None, compression=None) as ws:  # type: ignore[list-item]
         await _episode(ws, reset(), steps, rng, None)  # warm-up: the seeded databases get built once
+        if scenario == "steps":
+            await _exchange(ws, {"type": "reset", "data": {}})
         await opened.wait()
         await go.wait()
         while time.perf_counter() < until[0]:
-            await _episode(ws, reset(), steps, rng, tally)
+            if scenario == "steps":
+                await _steps(ws, rng, until, tally)
+            else:
+                await _episode(ws, reset(), steps, rng, tally)
+
+
+async def _steps(ws: ClientConnection, rng: random.Random, until: list[float], tally: Tally) -> None:
+    ids = [
+        (await _exchange(ws, {"type": "step", "data": {"action_type": "create_company", "company_name": f"S{n}"}}))[
+            "data"
+        ]["data"]["createCompany"]["id"]
+        for n in range(10)
+    ]
+    number = 0
+    while time.perf_counter() < until[0]:
+        kind = number % 4
+        if kind == 0:
+            action = {"action_type": "list_companies", "limit": 10, "filter": "employees[gte]:0"}
+        elif kind == 1:
+            action = {"action_type": "get_company", "record_id": rng.choice(ids)}
+        elif kind == 2:
+            action = {"action_type": "create_company", "company_name": f"C{rng.random()}",
+                      "company_employees": rng.randint(1, 500)}  # fmt: skip
+        else:
+            action = {"action_type": "update_company", "record_id": rng.choice(ids),
+                      "company_employees": rng.randint(1, 500)}  # fmt: skip
+        started = time.perf_counter()
+        observation = await _exchange(ws, {"type": "step", "data": action})
+        tally.step_latencies.append(time.perf_counter() - started)
+        tally.steps += 1
+        if kind == 2:
+            ids.append(observation["data"]["data"]["createCompany"]["id"])
+        number += 1
 
 
 def _ms(values: list[float], quantile: float) -> float:
@@ -175,27 +213,40 @@ async def _scenario(
         "step p50 ms": statistics.median(tally.step_latencies) * 1000,
         "step p99 ms": _ms(tally.step_latencies, 0.99),
         "step max ms": max(tally.step_latencies) * 1000,
-        "reset p50 ms": statistics.median(tally.reset_latencies) * 1000,
-        "reset p99 ms": _ms(tally.reset_latencies, 0.99),
+        "reset p50 ms": statistics.median(tally.reset_latencies or [0.0]) * 1000,
+        "reset p99 ms": _ms(tally.reset_latencies or [0.0], 0.99),
     }
     rewards = f", mean reward {statistics.fmean(tally.rewards):.3f}" if tally.rewards else ", rewards null"
+    episodes = (
+        f"{figures['episodes/s']:,.0f} episodes/s, " if tally.episodes else "no resets, "
+    )
+    resets = (
+        f"; reset p50 {figures['reset p50 ms']:.2f} ms, p99 {figures['reset p99 ms']:.2f} ms"
+        if tally.reset_latencies
+        else ""
+    )
     print(
-        f"{scenario:>8}: {figures['episodes/s']:,.0f} episodes/s, {figures['steps/s']:,.0f} steps/s "
+        f"{scenario:>8}: {episodes}{figures['steps/s']:,.0f} steps/s "
         f"({tally.episodes} episodes, {tally.steps} steps in {elapsed:.1f} s{rewards}); "
         f"step p50 {figures['step p50 ms']:.2f} ms, p99 {figures['step p99 ms']:.2f} ms, "
-        f"max {figures['step max ms']:.1f} ms; reset p50 {figures['reset p50 ms']:.2f} ms, "
-        f"p99 {figures['reset p99 ms']:.2f} ms; server CPU {figures['server cpu us/step']:.0f} us per step "
-        f"(resets and grading included: {1e6 / figures['server cpu us/step']:,.0f} steps/s per server core)"
+        f"max {figures['step max ms']:.1f} ms{resets}; server CPU {figures['server cpu us/step']:.0f} us per step "
+        f"({1e6 / figures['server cpu us/step']:,.0f} steps/s per server core, resets and grading included)"
     )
     return figures
 
 
-async def _run(port: int, clients: int, steps: int, duration: float, server_pid: int) -> None:
+async def _run(port: int, clients: int, steps: int, duration: float, server_pid: int, baseline: bool) -> None:
     url = f"ws://127.0.0.1:{port}/ws"
     idle = _rss_kib(server_pid)
     print(f"{clients} connections, episodes of {steps} steps + submit_answer, {duration:.0f} s per scenario")
     sandbox = await _scenario(url, "sandbox", clients, steps, duration, server_pid)
     task = await _scenario(url, "task", clients, steps, duration, server_pid)
+    if baseline:
+        only_steps = await _scenario(url, "steps", clients, steps, duration, server_pid)
+        print(
+            f"task/steps-only: steps/s x{task['steps/s'] / only_steps['steps/s']:.2f}, "
+            f"step p99 x{task['step p99 ms'] / only_steps['step p99 ms']:.2f}"
+        )
     print(
         f"task/sandbox: steps/s x{task['steps/s'] / sandbox['steps/s']:.2f}, "
         f"episodes/s x{task['episodes/s'] / sandbox['episodes/s']:.2f}, "
@@ -214,6 +265,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per scenario")
     parser.add_argument("--episode-steps", type=int, default=10, help="steps before submit_answer")
+    parser.add_argument("--steps-baseline", action="store_true", help="also run the steps-only scenario")
     parser.add_argument("--profile", help="write a cProfile of the server to this file")
     args = parser.parse_args()
     if args.profile:
@@ -221,7 +273,7 @@ def main() -> None:
     port = _free_port()
     server = _start_server(port, args.clients)
     try:
-        asyncio.run(_run(port, args.clients, args.episode_steps, args.duration, server.pid))
+        asyncio.run(_run(port, args.clients, args.episode_steps, args.duration, server.pid, args.steps_baseline))
     finally:
         server.terminate()
         server.wait(30)
