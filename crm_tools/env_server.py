@@ -150,6 +150,12 @@ class EnvServer:
     def session_count(self) -> int:
         return len(self._live)
 
+    def prepare_tasks(self) -> None:
+        """Build the data sets the tasks start from, and their baseline snapshots, before serving: the
+        first episodes then start as fast as any, and a long-running server freezes them out of the GC."""
+        if self._tasks is not None:
+            self._tasks.prepare(self._source)
+
     async def start(self) -> None:
         self._server = await serve(
             self._handle,
@@ -385,6 +391,7 @@ def run_env_server(config: EnvServerConfig) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         server = EnvServer(config)
+        server.prepare_tasks()
         await server.start()
         # Everything allocated so far (modules, schema, statements) lives as long as the process:
         # frozen, it is no longer rescanned by full collections, whose pauses would show in the tail

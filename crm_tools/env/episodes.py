@@ -80,6 +80,19 @@ class TaskCatalog:
         assert seed is not None, "a task episode needs a seed or a task_id"
         return self.tasks[seed % len(self.tasks)]
 
+    def prepare(self, source: Any) -> None:
+        """Open each data set the tasks start from once on ``source`` (a ``CRMSource``) and take its
+        baseline, so that no episode waits for either."""
+        first_of: dict[int | None, Task] = {}
+        for task in self.tasks:
+            first_of.setdefault(task.crm_seed, task)
+        for task in first_of.values():
+            backend = source.open(task.crm_seed)
+            try:
+                self.baseline(task, backend)
+            finally:
+                source.release(backend)
+
     def has_baseline(self, task: Task) -> bool:
         return task.crm_seed in self._baselines
 

@@ -8,10 +8,14 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection
 
-from crm_tools.env.episodes import seed_order
+from crm_tools.backends.sql import SqlBackend
+from crm_tools.env.episodes import TaskCatalog, seed_order
 from crm_tools.env.policies import ReferencePolicy, noop_policy
+from crm_tools.env.protocol import ResetOptions
 from crm_tools.env.rollout import EnvConnection, collect_rollout
+from crm_tools.env.session import EpisodeSource, Session
 from crm_tools.env_server import BackgroundEnvServer
+from crm_tools.seed import seed_demo_data
 from crm_tools.tasks import load_tasks
 from tests.env.conftest import API_KEY, open_ws, send, step
 
@@ -201,3 +205,17 @@ def test_the_step_limit_is_the_servers_unless_the_reset_names_one(tmp_path) -> N
         assert "task" not in reset(ws, seed=0)["observation"]["metadata"]  # a shared store ignores seeds
         refused = send(ws, {"type": "reset", "data": {"task_id": TASKS[0].id}})
         assert refused["type"] == "error" and "episode server" in refused["data"]["message"]
+
+
+def test_a_prepared_catalog_starts_every_task_without_seeding_or_snapshots() -> None:
+    source = EpisodeSource(
+        lambda image, new_id: SqlBackend("sqlite://", image=image, new_id=new_id), seed_demo_data
+    )
+    catalog = TaskCatalog(TASKS)
+    session = Session(source, tasks=catalog)
+    seeds = [ResetOptions(seed=n) for n in range(len(TASKS))]
+    assert not all(session.reset_is_quick(options) for options in seeds)
+    catalog.prepare(source)
+    assert all(session.reset_is_quick(options) for options in seeds)
+    session.close()
+    source.close()
