@@ -152,9 +152,11 @@ def episode_changes(baseline: Snapshot, backend: CRMBackend) -> ChangeSet:
         return changes_between(baseline, snapshot(backend))
     before_part: dict[str, dict[str, Any]] = {}
     after_part: dict[str, dict[str, Any]] = {}
-    after: dict[str, dict[str, Any]] = {name: dict(records) for name, records in baseline.records.items()}
+    # Objects nothing was written to keep the baseline's mapping; only the written ones are copied.
+    after: dict[str, Any] = dict(baseline.records)
     for object_name, ids in written_ids().items():
-        old, new = baseline.of(object_name), after.setdefault(object_name, {})
+        old = baseline.of(object_name)
+        new = after[object_name] = dict(old)
         before_part[object_name] = {i: old[i] for i in ids if i in old}
         after_part[object_name] = {}
         for record_id in ids:
