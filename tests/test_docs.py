@@ -60,3 +60,14 @@ def test_the_writing_forms_example_runs_and_books_once() -> None:
     assert result.returncode == 0, result.stderr
     # The script asserts one booking itself; the last line is what was written, after the "yes".
     assert "'guest': 'Ada Lovelace', 'nights': 2" in result.stdout.splitlines()[-1]
+
+
+def test_the_migration_example_runs_a_seed_style_form_unchanged() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "examples" / "seed_form.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[Completed CreateUser: Ada Lovelace <ada@example.com>]" in result.stdout

@@ -6,7 +6,9 @@ Run: python docs/examples/grade_an_episode.py
 from crm_tools.backends.sql import SqlBackend
 from crm_tools.tasks import changes_between, grade, load_tasks, snapshot
 
-(task,) = [task for task in load_tasks(category="create_all_at_once") if task.id == "create-company-acme-robotics"]
+(task,) = [
+    task for task in load_tasks(category="create_all_at_once") if task.id == "create-company-acme-robotics"
+]
 print(task.instruction)
 
 with SqlBackend("sqlite://") as crm:  # an empty in-memory CRM, as the task starts (crm: empty)
@@ -14,7 +16,11 @@ with SqlBackend("sqlite://") as crm:  # an empty in-memory CRM, as the task star
     # What an agent might have written: the right company, but 12 employees instead of 120.
     crm.create(
         "company",
-        {"name": "Acme Robotics", "domainName": {"primaryLinkUrl": "https://www.acme-robotics.com/"}, "employees": 12},
+        {
+            "name": "Acme Robotics",
+            "domainName": {"primaryLinkUrl": "https://www.acme-robotics.com/"},
+            "employees": 12,
+        },
     )
     result = grade(task, changes_between(before, snapshot(crm)), answer=None)
 

@@ -96,14 +96,22 @@ async def _exchange(ws: ClientConnection, frame: dict) -> dict:
     return reply["data"]["observation"]
 
 
-async def _episode(ws: ClientConnection, reset: dict, steps: int, rng: random.Random, tally: Tally | None) -> None:
+async def _episode(
+    ws: ClientConnection, reset: dict, steps: int, rng: random.Random, tally: Tally | None
+) -> None:
     started = time.perf_counter()
     await _exchange(ws, {"type": "reset", "data": reset})
     if tally is not None:
         tally.reset_latencies.append(time.perf_counter() - started)
     ids: list[str] = []
     for number in range(steps + 1):
-        kind = "submit" if number == steps else "create" if not ids else ("list", "get", "create", "update")[number % 4]
+        kind = (
+            "submit"
+            if number == steps
+            else "create"
+            if not ids
+            else ("list", "get", "create", "update")[number % 4]
+        )
         if kind == "list":
             action = {"action_type": "list_companies", "limit": 10, "filter": "employees[gte]:0"}
         elif kind == "get":
@@ -198,7 +206,8 @@ async def _scenario(
     until = [float("inf")]
     tally = Tally()
     tasks = [
-        asyncio.create_task(_client(url, n, scenario, steps, opened, go, until, tally)) for n in range(clients)
+        asyncio.create_task(_client(url, n, scenario, steps, opened, go, until, tally))
+        for n in range(clients)
     ]
     await opened.wait()
     until[0] = time.perf_counter() + duration

@@ -14,14 +14,17 @@ from converso.conversational_engine.form_agent import (
     FormContext,
     FormReset,
     FormTool,
+    FormToolOutcome,
     FormToolState,
     ModelFactory,
+    filter_active_tools,
 )
 from converso.conversational_engine.form_agent.form_agent_executor import (
     FormAgentExecutor as ExecutorFromModule,
 )
 from converso.conversational_engine.form_agent.form_tool import FormTool as FormToolFromModule
 from converso.conversational_engine.form_agent.model_factory import ModelFactory as FactoryFromModule
+from converso.form_agent.state import new_snapshot
 from converso.testing import ScriptedChatModel
 from tests.engine.conftest import NOW, call, counted_ids
 
@@ -228,8 +231,41 @@ def test_a_seed_style_is_form_filled_decides_when_the_summary_comes() -> None:
         assert executor.send("t", "36").form["state"] == "FILLED"
 
 
+def test_a_value_error_from_a_seed_commit_is_sent_back_to_the_model() -> None:
+    class Taken(CreateUser):
+        def _run_when_complete(self, **kwargs):
+            raise ValueError(f"{kwargs['email']} is already registered")
+
+    executor, model = seed_executor([Taken(saved=[])], FILL_AND_CONFIRM)
+    with executor:
+        executor.send("t", "Create Ada")
+        reply = executor.send("t", "yes")
+    assert results(model)[-1].startswith("CreateUser was not saved: ada@example.com is already registered.")
+    assert reply.form["state"] == "FILLED"
+
+
+def test_form_reset_drops_a_seed_style_form() -> None:
+    script = [call("CreateUserStart"), "Name?", call("FormReset"), "Dropped."]
+    executor, _ = seed_executor([CreateUser(saved=[])], script)
+    with executor:
+        assert executor.send("t", "new user").form["name"] == "CreateUser"
+        assert executor.send("t", "forget it").form is None
+
+
+def test_filter_active_tools_shows_each_form_by_its_state() -> None:
+    form = CreateUser(saved=[])
+    inactive = [tool.name for tool in filter_active_tools([form, FormReset()], [])]
+    active = [
+        tool.name for tool in filter_active_tools([form, FormReset()], [new_snapshot("f", "CreateUser")])
+    ]
+    assert inactive == ["CreateUserStart"]
+    assert active == ["CreateUserUpdate", "FormReset"]
+
+
 def test_the_seed_import_path_is_an_alias_of_the_engine() -> None:
     import converso.form_agent as engine
+
+    assert FormToolOutcome is engine.FormToolOutcome
 
     assert FormTool is engine.FormTool is FormToolFromModule
     assert FormAgentExecutor is engine.FormAgentExecutor is ExecutorFromModule
