@@ -27,6 +27,7 @@ from converso.form_agent.graph import (
     CANCEL_KEY,
     Engine,
     ModelCallError,
+    TurnBroken,
     TurnCancelled,
     build_graph,
     confirmation_message,
@@ -292,7 +293,7 @@ class FormAgentExecutor:
                                 gave_up = True
                 if cancel is not None and cancel.is_set():
                     raise TurnCancelled
-            except (ModelCallError, GraphRecursionError, TurnCancelled) as exc:
+            except (ModelCallError, GraphRecursionError, TurnCancelled, TurnBroken) as exc:
                 forms_before = self._roll_back(thread_id, turn_mark)
                 message = _failure_text(exc)
                 yield ErrorEvent(message)
@@ -475,6 +476,8 @@ def _reply_text(messages: list[AnyMessage]) -> str:
 def _failure_text(exc: BaseException) -> str:
     if isinstance(exc, TurnCancelled):
         return "Stopped; nothing from this message was kept."
+    if isinstance(exc, TurnBroken):
+        return "Sorry, something went wrong on our side (it has been logged). Nothing from this message was kept."
     if isinstance(exc, GraphRecursionError):
         return "Sorry, this took too many steps and was stopped. Nothing from this message was kept."
     return f"Sorry, the language model failed ({exc}). Nothing from this message was kept; please try again."

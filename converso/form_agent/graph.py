@@ -39,6 +39,11 @@ class ModelCallError(RuntimeError):
     """The chat model raised (after its own retries); the turn is abandoned."""
 
 
+class TurnBroken(RuntimeError):
+    """A bug outside any tool call (a form's hook failing while the prompt was built) ended the turn; it
+    is logged with its traceback, and the executor rolls the turn back."""
+
+
 class TurnCancelled(Exception):
     """The turn's cancellation was set; the executor rolls the turn back."""
 
@@ -88,9 +93,15 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         forced = state.get("forced_tool")
         if forced is not None and all(tool.name != forced for tool in visible):
             forced = None
-        prompt = engine.prompt(
-            forms, engine.clock(), state.get("last_error") if state.get("error_rounds") else None
-        )
+        try:
+            prompt = engine.prompt(
+                forms, engine.clock(), state.get("last_error") if state.get("error_rounds") else None
+            )
+        except Exception as exc:
+            # A form's hook (next field, description) is the developer's code: a bug there is theirs to see.
+            thread_id = config.get("configurable", {}).get("thread_id")
+            runner.report("building the system prompt", forms[-1]["name"] if forms else "-", thread_id, exc)
+            raise TurnBroken(f"{type(exc).__name__}: {exc}") from exc
         messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window)]
         try:
             # The run config carries the executor's callbacks and the thread id (in the metadata).

@@ -141,14 +141,14 @@ class ToolRunner:
             function(**arguments)
         except Exception as exc:
             tool = arguments.get("tool")
-            self._report(f"the {hook} hook", getattr(tool, "name", None) or "?", turn, exc)
+            self.report(f"the {hook} hook", getattr(tool, "name", None) or "?", turn.thread_id, exc)
 
     # -- failures -------------------------------------------------------------------------------------
 
     def _bug(
         self, forms: list[FormSnapshot], name: str, turn: TurnContext, exc: Exception
     ) -> FormToolOutcome:
-        self._report(name, name, turn, exc)
+        self.report(name, name, turn.thread_id, exc)
         return FormToolOutcome(
             forms=forms,
             message=f"{name} failed because of an internal error (reported to the developers). Tell the user "
@@ -156,17 +156,18 @@ class ToolRunner:
             is_error=True,
         )
 
-    def _report(self, where: str, tool: str, turn: TurnContext, exc: Exception) -> None:
+    def report(self, where: str, tool: str, thread_id: str | None, exc: Exception) -> None:
+        """Log a bug at ERROR with its traceback, or raise it when strict."""
         if self.strict:
             raise exc
         logger.error(
             "%s raised %s in thread %s (tool %s)",
             where,
             type(exc).__name__,
-            turn.thread_id,
+            thread_id,
             tool,
             exc_info=exc,
-            extra={"thread_id": turn.thread_id, "tool": tool},
+            extra={"thread_id": thread_id, "tool": tool},
         )
 
     def _timed_out(self, forms: list[FormSnapshot], name: str) -> FormToolOutcome:

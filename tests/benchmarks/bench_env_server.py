@@ -167,9 +167,11 @@ async def _client(url: str, number: int, scenario: str, steps: int, opened: asyn
 
 async def _steps(ws: ClientConnection, rng: random.Random, until: list[float], tally: Tally) -> None:
     ids = [
-        (await _exchange(ws, {"type": "step", "data": {"action_type": "create_company", "company_name": f"S{n}"}}))[
-            "data"
-        ]["data"]["createCompany"]["id"]
+        (
+            await _exchange(
+                ws, {"type": "step", "data": {"action_type": "create_company", "company_name": f"S{n}"}}
+            )
+        )["data"]["data"]["createCompany"]["id"]
         for n in range(10)
     ]
     number = 0
@@ -226,9 +228,7 @@ async def _scenario(
         "reset p99 ms": _ms(tally.reset_latencies or [0.0], 0.99),
     }
     rewards = f", mean reward {statistics.fmean(tally.rewards):.3f}" if tally.rewards else ", rewards null"
-    episodes = (
-        f"{figures['episodes/s']:,.0f} episodes/s, " if tally.episodes else "no resets, "
-    )
+    episodes = f"{figures['episodes/s']:,.0f} episodes/s, " if tally.episodes else "no resets, "
     resets = (
         f"; reset p50 {figures['reset p50 ms']:.2f} ms, p99 {figures['reset p99 ms']:.2f} ms"
         if tally.reset_latencies
@@ -282,7 +282,9 @@ def main() -> None:
     port = _free_port()
     server = _start_server(port, args.clients)
     try:
-        asyncio.run(_run(port, args.clients, args.episode_steps, args.duration, server.pid, args.steps_baseline))
+        asyncio.run(
+            _run(port, args.clients, args.episode_steps, args.duration, server.pid, args.steps_baseline)
+        )
     finally:
         server.terminate()
         server.wait(30)

@@ -271,3 +271,37 @@ def test_the_system_prompt_parameter_wins_over_the_class_attribute() -> None:
     with AcmeAgent([CreateCompany()], model, system_prompt="You are terse.") as executor:
         executor.send("t", "hi")
     assert model.requests[0].messages[0].text.startswith("You are terse.")
+
+
+class FlakyHint(CreateCompany):
+    """Its next-field hook works once (for the Start result) and then fails (building the next prompt)."""
+
+    calls: list[int] = []
+
+    def get_next_field_to_collect(self, values: Any) -> str | None:
+        self.calls.append(1)
+        if len(self.calls) > 1:
+            raise AttributeError("'CompanyFields' object has no attribute 'emplyees'")
+        return super().get_next_field_to_collect(values)
+
+
+def test_a_bug_in_a_hook_while_the_prompt_is_built_ends_the_turn_cleanly_and_is_logged(
+    make_executor, caplog
+) -> None:
+    executor, _ = make_executor([FlakyHint(calls=[])], [call("CreateCompanyStart"), "never asked"])
+    with caplog.at_level(logging.ERROR, logger="converso"):
+        reply = executor.send("t", "Add a company")
+    assert reply.error == reply.text
+    assert reply.text.startswith("Sorry, something went wrong on our side")
+    assert executor.get_form("t") is None
+    [record] = caplog.records
+    assert record.exc_info[0] is AttributeError
+    assert (record.thread_id, record.tool) == ("t", "CreateCompany")
+
+
+def test_a_bug_in_a_hook_while_the_prompt_is_built_is_raised_when_strict(make_executor) -> None:
+    executor, _ = make_executor(
+        [FlakyHint(calls=[])], [call("CreateCompanyStart"), "never asked"], strict=True
+    )
+    with pytest.raises(AttributeError, match="emplyees"):
+        executor.send("t", "Add a company")
