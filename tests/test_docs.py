@@ -71,3 +71,14 @@ def test_the_migration_example_runs_a_seed_style_form_unchanged() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "[Completed CreateUser: Ada Lovelace <ada@example.com>]" in result.stdout
+
+
+def test_the_customisation_example_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "examples" / "customise.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
