@@ -132,6 +132,14 @@ def serve(
         str, typer.Option(help="DEBUG, INFO, WARNING or ERROR (message text and keys are never logged).")
     ] = "INFO",
     log_json: Annotated[bool, typer.Option("--log-json", help="Log one JSON object per line.")] = False,
+    visitor_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CONVERSO_VISITOR_SECRET",
+            help="Also accept per-visitor tokens signed with this secret by the host site "
+            "(converso.server.visitors.sign_visitor_token); each visitor gets its own threads and budgets.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the chat over WebSocket (/ws), with a chat page (/) and an embeddable widget (/widget.js)."""
     console = Console(stderr=True)
@@ -140,10 +148,10 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--log-level") from None
     keys = keys_from(client_key or [])
-    if not keys:
+    if not keys and not visitor_secret:
         console.print(
             "[red]converso serve needs at least one client key:[/red] --client-key KEY "
-            "(or CONVERSO_CLIENT_KEYS=key1,key2)."
+            "(or CONVERSO_CLIENT_KEYS=key1,key2), or --visitor-secret for tokens signed by your site."
         )
         raise typer.Exit(2)
     settings = model_settings(model, base_url, api_key, timeout=model_timeout, max_retries=max_retries)
@@ -178,6 +186,7 @@ def serve(
     factory = load_app_factory(app)
     config = ServerConfig(
         api_keys=keys,
+        visitor_secret=visitor_secret,
         host=host,
         port=port,
         state_url=owners_url,

@@ -43,6 +43,7 @@ from converso.server.protocol import (
     to_jsonable,
 )
 from converso.server.thread_locks import ThreadLocks, thread_locks_for
+from converso.server.visitors import InvalidVisitorToken, verify_visitor_token
 
 log = logging.getLogger("converso.server")
 
@@ -75,9 +76,15 @@ class ServerConfig:
     reuse_port: bool = False
     """Share the port with other processes (SO_REUSEPORT): the kernel spreads connections over them."""
 
+    visitor_secret: str | None = None
+    """Accept visitor tokens signed with this secret (each visitor an identity of its own)."""
+
     def __post_init__(self) -> None:
-        if not self.api_keys or not all(self.api_keys):
-            raise ValueError("converso serve needs at least one non-empty client API key (--client-key).")
+        if not all(self.api_keys) or not (self.api_keys or self.visitor_secret):
+            raise ValueError(
+                "converso serve needs a non-empty client API key (--client-key) or a visitor secret "
+                "(--visitor-secret)."
+            )
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -324,13 +331,29 @@ class ChatServer:
                 f'The first frame must be {{"type": "auth", "api_key": "..."}}, not {frame.type!r}.',
             )
             return None
-        owner = owner_of_key(frame.api_key)
+        if frame.visitor_token is not None:
+            return await self._authenticate_visitor(ws, frame.visitor_token)
+        owner = owner_of_key(frame.api_key or "")
         # compare every configured key so the time taken does not reveal which one matched
         matched = [hmac.compare_digest(owner, known) for known in self._owners_by_digest]
         if not any(matched):
             await self._refuse(ws, ErrorCode.INVALID_API_KEY, "The API key is not valid for this server.")
             return None
         return owner
+
+    async def _authenticate_visitor(self, ws: ServerConnection, token: str) -> str | None:
+        if not self.config.visitor_secret:
+            await self._refuse(
+                ws, ErrorCode.INVALID_TOKEN, "This server does not accept visitor tokens; send api_key."
+            )
+            return None
+        try:
+            visitor = verify_visitor_token(self.config.visitor_secret, token)
+        except InvalidVisitorToken as exc:
+            await self._refuse(ws, ErrorCode.INVALID_TOKEN, str(exc))
+            return None
+        # A visitor owns its threads and has its own budgets, like a key of its own.
+        return owner_of_key(f"\x00visitor\x00{visitor}")  # never equal to a client key's digest
 
     def _check_size(self, raw: str | bytes) -> None:
         size = len(raw.encode()) if isinstance(raw, str) else len(raw)

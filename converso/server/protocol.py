@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from converso.json_depth import MAX_JSON_DEPTH, JsonTooDeepError, loads_bounded
 
@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     NOT_AUTHENTICATED = "not_authenticated"
     INVALID_API_KEY = "invalid_api_key"
+    INVALID_TOKEN = "invalid_token"
     AUTH_TIMEOUT = "auth_timeout"
     NO_THREAD = "no_thread"
     THREAD_FORBIDDEN = "thread_forbidden"
@@ -56,8 +57,17 @@ class _Frame(BaseModel):
 
 
 class AuthFrame(_Frame):
+    """``api_key`` (a client key), or ``visitor_token`` (signed by the host site, see visitors.py)."""
+
     type: Literal["auth"]
-    api_key: Annotated[str, Field(min_length=1, max_length=512)]
+    api_key: Annotated[str | None, Field(default=None, min_length=1, max_length=512)] = None
+    visitor_token: Annotated[str | None, Field(default=None, min_length=1, max_length=1024)] = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AuthFrame:
+        if (self.api_key is None) == (self.visitor_token is None):
+            raise ValueError("give either api_key or visitor_token")
+        return self
 
 
 class OpenFrame(_Frame):

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from converso.server import ChatServer, Limits, ServerConfig
 from converso.server.logs import JsonFormatter
+from converso.server.protocol import ProtocolError, parse_client_frame
+from converso.server.visitors import InvalidVisitorToken, sign_visitor_token, verify_visitor_token
 from tests.server.conftest import KEY, TICKET_USER_TURNS, client_of, of_type, running, ticket_turns
 
 
@@ -135,3 +138,65 @@ async def test_logs_say_what_happened_without_message_text_or_keys(make_agent: A
     text = "\n".join(lines)
     for secret in (KEY, "not-a-key", TICKET_USER_TURNS[0], "priority 1"):
         assert secret not in text
+
+
+SECRET = "site-secret"
+
+
+def test_a_visitor_token_verifies_only_with_its_secret_and_before_it_expires() -> None:
+    token = sign_visitor_token(SECRET, "visitor-7", ttl_seconds=60, now=1000.0)
+    assert verify_visitor_token(SECRET, token, clock=lambda: 1059.0) == "visitor-7"
+    for secret, now, problem in [
+        ("other-secret", 1000.0, "signature"),
+        (SECRET, 1060.0, "expired"),
+    ]:
+        with pytest.raises(InvalidVisitorToken, match=problem):
+            verify_visitor_token(secret, token, clock=lambda now=now: now)
+    with pytest.raises(InvalidVisitorToken, match=r"v1\.PAYLOAD\.SIGNATURE"):
+        verify_visitor_token(SECRET, "not-a-token")
+    tampered = token.split(".")
+    tampered[1] = tampered[1][:-2] + "AA"
+    with pytest.raises(InvalidVisitorToken, match="signature"):
+        verify_visitor_token(SECRET, ".".join(tampered))
+
+
+async def test_visitors_own_their_threads_and_have_their_own_budgets(make_agent: Any, tmp_path: Path) -> None:
+    agent = make_agent(["ok"] * 4)
+    config = ServerConfig(
+        api_keys=(),
+        port=0,
+        state_url=str(tmp_path / "server.sqlite"),
+        visitor_secret=SECRET,
+        limits=Limits(messages_per_minute=1),
+    )
+    server = ChatServer(agent, config)
+    await server.start()
+    try:
+        async with client_of(server) as ada:
+            await ada.send(type="auth", visitor_token=sign_visitor_token(SECRET, "ada"))
+            assert (await ada.recv())["type"] == "authenticated"
+            thread_id = (await ada.open())["thread_id"]
+            assert (await ada.turn("hello"))[-1]["type"] == "reply"
+        async with client_of(server) as bob:
+            await bob.send(type="auth", visitor_token=sign_visitor_token(SECRET, "bob"))
+            await bob.recv()
+            forbidden = await bob.open(thread_id)
+            await bob.open()
+            # Ada's message spent her budget of one, not Bob's.
+            assert (await bob.turn("hi"))[-1]["type"] == "reply"
+        async with client_of(server) as forged:
+            await forged.send(type="auth", visitor_token=sign_visitor_token("guessed", "ada"))
+            refused = await forged.recv()
+        async with client_of(server) as keyed:
+            refused_key = await keyed.auth(KEY)
+    finally:
+        await server.shutdown()
+    assert forbidden["code"] == "thread_forbidden"
+    assert refused["code"] == "invalid_token" and "signature" in refused["message"]
+    assert refused_key["code"] == "invalid_api_key"
+
+
+def test_an_auth_frame_carries_one_credential() -> None:
+    for frame in ('{"type": "auth"}', '{"type": "auth", "api_key": "k", "visitor_token": "t"}'):
+        with pytest.raises(ProtocolError, match="api_key or visitor_token"):
+            parse_client_frame(frame)

@@ -4,9 +4,10 @@
  *   <script src="https://chat.example.com/widget.js" data-key="CLIENT_KEY" async></script>
  * Optional attributes: data-server (WebSocket URL, default: /ws on the script's host),
  * data-title (panel title), data-open="true" (start opened), data-welcome (the first line shown),
- * data-activity="hidden" (hide what the assistant is doing; default: short phrases).
+ * data-activity="hidden" (hide what the assistant is doing; default: short phrases),
+ * data-token (instead of data-key: a per-visitor token your site signed, see docs/chat-protocol.md).
  *
- * Or mount it yourself: ConversoWidget.mount({key, server, target, title, welcome, activity, onKeyError}).
+ * Or mount it yourself: ConversoWidget.mount({key | token, server, target, title, welcome, activity, onKeyError}).
  * Everything shown comes from the server's frames (labels, phrases); the widget holds no agent logic.
  * The protocol is documented in docs/chat-protocol.md.
  */
@@ -14,7 +15,7 @@
   "use strict";
 
   var WELCOME = "Hello! Tell me what you would like to do, and I will guide you through it step by step.";
-  var KEY_ERRORS = { invalid_api_key: true, not_authenticated: true, auth_timeout: true };
+  var KEY_ERRORS = { invalid_api_key: true, invalid_token: true, not_authenticated: true, auth_timeout: true };
 
   var STYLE = [
     ":host{all:initial;font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d2330}",
@@ -174,7 +175,9 @@
     var ws = new WebSocket(this.server);
     this.ws = ws;
     ws.onopen = function () {
-      ws.send(JSON.stringify({ type: "auth", api_key: self.key }));
+      // A per-visitor token signed by the host site, or the site's client key.
+      var auth = self.options.token ? { type: "auth", visitor_token: self.options.token } : { type: "auth", api_key: self.key };
+      ws.send(JSON.stringify(auth));
     };
     ws.onmessage = function (event) {
       var frame;
@@ -364,17 +367,20 @@
 
   var api = {
     mount: function (options) {
-      if (!options || !options.key) throw new Error("ConversoWidget.mount needs {key: 'CLIENT_KEY'}");
+      if (!options || !(options.key || options.token)) {
+        throw new Error("ConversoWidget.mount needs {key: 'CLIENT_KEY'} or {token: 'VISITOR_TOKEN'}");
+      }
       return new Widget(options);
     },
   };
   window.ConversoWidget = api;
 
   var script = document.currentScript;
-  if (script && script.getAttribute("data-key")) {
+  if (script && (script.getAttribute("data-key") || script.getAttribute("data-token"))) {
     var start = function () {
       api.mount({
-        key: script.getAttribute("data-key"),
+        key: script.getAttribute("data-key") || undefined,
+        token: script.getAttribute("data-token") || undefined,
         server: script.getAttribute("data-server") || undefined,
         title: script.getAttribute("data-title") || undefined,
         welcome: script.getAttribute("data-welcome") || undefined,
