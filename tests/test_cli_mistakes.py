@@ -7,6 +7,7 @@ where the entry point itself matters); ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -212,3 +213,15 @@ def test_unknown_object_is_a_usage_error_naming_the_accepted_ones(crm_file: str)
     code, output = run(crm_env_app, "data", "list", "gadgets", "--store", crm_file)
     assert code == 2 and "Traceback" not in output
     assert "companies" in output and "gadgets" in output
+
+
+def test_the_filter_examples_the_model_and_forms_show_work(crm_file: str) -> None:
+    from crm_tools.backends.sql import SqlBackend
+    from crm_tools.tools import FILTER_GRAMMAR
+
+    filters = re.findall(r"filter e\.g\. (\S+);", FILTER_GRAMMAR)
+    order = re.findall(r"order_by e\.g\. (\S+?)\.", FILTER_GRAMMAR)
+    assert filters == ['name[ilike]:"%acme%",employees[gte]:100'] and order == ["createdAt[DESC]"]
+    with SqlBackend(crm_file, create=False) as crm:
+        body = crm.list("company", filter=filters[0], order_by=order[0])
+    assert [c["name"] for c in body["data"]["companies"]] == ["Acme Corp"]

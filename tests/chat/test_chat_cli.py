@@ -163,6 +163,8 @@ def test_commands_list_the_forms_reset_the_form_and_start_new_threads(
     quit_chat(child)
     assert "/reset" in help_text and "/new" in help_text
     assert "CreateCompany" in forms and "create a company" in forms.lower()
+    # Query syntax in a description is shown as written (Rich markup would have eaten "[ilike]").
+    assert 'name[ilike]:"%acme%",employees[gte]:100' in " ".join(forms.split())
     assert "dropped CreateCompany" in reset
     assert "new conversation: thread" in new
     assert "Unknown command /bogus" in unknown

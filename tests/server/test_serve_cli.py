@@ -45,6 +45,7 @@ def test_serve_answers_a_turn_and_stops_gracefully_on_sigterm(tmp_path: Path) ->
                 "scripted",
                 "--data-dir",
                 str(tmp_path),
+                "--log-json",
             ],
             env=clean_env(),
             stderr=subprocess.PIPE,
@@ -73,6 +74,11 @@ def test_serve_answers_a_turn_and_stops_gracefully_on_sigterm(tmp_path: Path) ->
     assert frames[-1]["text"] == "Hello from the model."
     assert server.returncode == 0
     assert "converso serve: stopped" in rest
+    logs = [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    turns = [entry for entry in logs if entry.get("event") == "turn"]
+    assert [(t["outcome"], t["level"]) for t in turns] == [("ok", "INFO")] and turns[0]["duration_ms"] > 0
+    assert {"connection_opened", "connection_closed"} <= {entry.get("event") for entry in logs}
+    assert all('"hi"' not in json.dumps(entry) and "k1" not in json.dumps(entry) for entry in logs)
 
 
 def test_serve_without_a_client_key_says_how_to_give_one(tmp_path: Path) -> None:
