@@ -21,7 +21,7 @@ _OBJECTS = {plural: name for name, plural in PLURALS.items()} | {name: name for 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port; 0 picks a free one.")] = 8000,
     api_key: Annotated[
         list[str] | None,
         typer.Option("--api-key", help="An accepted API key (repeatable); also from CRM_ENV_API_KEYS=K1,K2."),

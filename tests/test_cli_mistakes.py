@@ -225,3 +225,10 @@ def test_the_filter_examples_the_model_and_forms_show_work(crm_file: str) -> Non
     with SqlBackend(crm_file, create=False) as crm:
         body = crm.list("company", filter=filters[0], order_by=order[0])
     assert [c["name"] for c in body["data"]["companies"]] == ["Acme Corp"]
+
+
+def test_a_port_out_of_range_is_a_usage_error() -> None:
+    code, output = run(converso_app, "serve", "--client-key", "k", *MODEL, "--port", "99999")
+    assert code == 2 and "Traceback" not in output and "--port" in output and "65535" in output
+    code, output = run(crm_env_app, "serve", "--api-key", "k", "--port", "-1")
+    assert code == 2 and "Traceback" not in output and "greater than or equal to 0" in output

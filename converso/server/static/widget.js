@@ -157,6 +157,13 @@
         bubble.setAttribute("aria-expanded", String(open));
         if (open) input.focus();
       });
+      // Escape closes the floating panel and gives the focus back to the bubble.
+      this.panel.addEventListener("keydown", function (event) {
+        if (event.key !== "Escape") return;
+        panel.classList.add("hidden");
+        bubble.setAttribute("aria-expanded", "false");
+        bubble.focus();
+      });
       root.appendChild(bubble);
       if (options.open) { this.panel.classList.remove("hidden"); bubble.setAttribute("aria-expanded", "true"); }
     }
