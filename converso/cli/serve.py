@@ -367,7 +367,8 @@ class _Supervisor:
                 self._code = self._code or (1 if code else 0)
             elif code == WORKER_BOOT_FAILED and not slot.replacement:
                 self._console.print(
-                    f"converso serve: worker {slot.index + 1} (pid {pid}) could not start; stopping the other workers"
+                    f"converso serve: worker {slot.index + 1} (pid {pid}) could not start; stopping the other workers",
+                    soft_wrap=True,
                 )
                 self._code = 1
                 self._stop()
@@ -385,7 +386,8 @@ class _Supervisor:
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
         when = f" in {delay:g}s" if delay else ""
         self._console.print(
-            f"converso serve: worker {slot.index + 1} (pid {pid}) {how}; starting a new one{when}"
+            f"converso serve: worker {slot.index + 1} (pid {pid}) {how}; starting a new one{when}",
+            soft_wrap=True,
         )
         slot.replacement = True
         self._waiting.append((time.monotonic() + delay, slot))
