@@ -11,6 +11,8 @@ then ``submit_answer``. Two scenarios on the same server, one after the other:
   and steps only, no resets (the figure the issue quotes as today's: 6,800 steps/s), to put both
   scenarios next to it in the same run.
 
+The scenarios take turns in ``--rounds`` rounds, so a change in the machine's other load hits each alike.
+
 Prints episodes/s and steps/s (resets and seeding included in the wall time), p50/p99 step and reset
 latency, the task scenario as a ratio of the sandbox one, and the server's memory. Figures only;
 nothing is asserted.
@@ -86,6 +88,8 @@ class Tally:
     rewards: list[float] = field(default_factory=list)
     step_latencies: list[float] = field(default_factory=list)
     reset_latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0  # seconds of measured load, over all rounds
+    cpu: float = 0.0  # the server's CPU seconds meanwhile
 
 
 async def _exchange(ws: ClientConnection, frame: dict) -> dict:
@@ -201,12 +205,12 @@ def _ms(values: list[float], quantile: float) -> float:
     return values[min(len(values) - 1, int(len(values) * quantile))] * 1000
 
 
-async def _scenario(
-    url: str, scenario: str, clients: int, steps: int, duration: float, server_pid: int
-) -> dict[str, float]:
+async def _measure(
+    url: str, scenario: str, clients: int, steps: int, duration: float, server_pid: int, tally: Tally
+) -> None:
+    """One round of ``scenario``, added to ``tally``."""
     opened, go = asyncio.Barrier(clients + 1), asyncio.Event()
     until = [float("inf")]
-    tally = Tally()
     tasks = [
         asyncio.create_task(_client(url, n, scenario, steps, opened, go, until, tally))
         for n in range(clients)
@@ -216,9 +220,14 @@ async def _scenario(
     started, cpu = time.perf_counter(), _cpu_seconds(server_pid)
     go.set()
     await asyncio.gather(*tasks)
-    elapsed, cpu = time.perf_counter() - started, _cpu_seconds(server_pid) - cpu
+    tally.elapsed += time.perf_counter() - started
+    tally.cpu += _cpu_seconds(server_pid) - cpu
+
+
+def _report(scenario: str, tally: Tally) -> dict[str, float]:
+    elapsed = tally.elapsed
     figures = {
-        "server cpu us/step": cpu / tally.steps * 1e6,
+        "server cpu us/step": tally.cpu / tally.steps * 1e6,
         "episodes/s": tally.episodes / elapsed,
         "steps/s": tally.steps / elapsed,
         "step p50 ms": statistics.median(tally.step_latencies) * 1000,
@@ -244,14 +253,25 @@ async def _scenario(
     return figures
 
 
-async def _run(port: int, clients: int, steps: int, duration: float, server_pid: int, baseline: bool) -> None:
+async def _run(
+    port: int, clients: int, steps: int, duration: float, rounds: int, server_pid: int, baseline: bool
+) -> None:
     url = f"ws://127.0.0.1:{port}/ws"
     idle = _rss_kib(server_pid)
-    print(f"{clients} connections, episodes of {steps} steps + submit_answer, {duration:.0f} s per scenario")
-    sandbox = await _scenario(url, "sandbox", clients, steps, duration, server_pid)
-    task = await _scenario(url, "task", clients, steps, duration, server_pid)
+    print(
+        f"{clients} connections, episodes of {steps} steps + submit_answer, {duration:.0f} s per scenario "
+        f"in {rounds} interleaved rounds"
+    )
+    scenarios = ["sandbox", "task", *(["steps"] if baseline else [])]
+    tallies = {scenario: Tally() for scenario in scenarios}
+    # Interleaved rounds: a change in the machine's other load hits every scenario alike.
+    for _ in range(rounds):
+        for scenario in scenarios:
+            await _measure(url, scenario, clients, steps, duration / rounds, server_pid, tallies[scenario])
+    figures = {scenario: _report(scenario, tally) for scenario, tally in tallies.items()}
+    sandbox, task = figures["sandbox"], figures["task"]
     if baseline:
-        only_steps = await _scenario(url, "steps", clients, steps, duration, server_pid)
+        only_steps = figures["steps"]
         print(
             f"task/steps-only: steps/s x{task['steps/s'] / only_steps['steps/s']:.2f}, "
             f"step p99 x{task['step p99 ms'] / only_steps['step p99 ms']:.2f}"
@@ -274,6 +294,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per scenario")
     parser.add_argument("--episode-steps", type=int, default=10, help="steps before submit_answer")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds the duration is split into")
     parser.add_argument("--steps-baseline", action="store_true", help="also run the steps-only scenario")
     parser.add_argument("--profile", help="write a cProfile of the server to this file")
     args = parser.parse_args()
@@ -283,7 +304,15 @@ def main() -> None:
     server = _start_server(port, args.clients)
     try:
         asyncio.run(
-            _run(port, args.clients, args.episode_steps, args.duration, server.pid, args.steps_baseline)
+            _run(
+                port,
+                args.clients,
+                args.episode_steps,
+                args.duration,
+                args.rounds,
+                server.pid,
+                args.steps_baseline,
+            )
         )
     finally:
         server.terminate()
