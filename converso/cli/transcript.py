@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from converso.form_agent.state import PublicForm
+from converso.form_agent.state import FormDisplay, PublicForm
 from converso.testing.replay import TurnTranscript
 
 # Bookkeeping fields every record has; they say nothing about what the conversation wrote.
@@ -30,7 +30,8 @@ def print_turn(console: Console, turn: TurnTranscript, *, show_tools: bool = Tru
     console.print(Text.assemble(("Bot  ", "bold green"), turn.reply))
     if turn.error:
         console.print(Text(f"     ⚠ {turn.error}", style="yellow"))
-    console.print(form_panel(turn.form))
+    # With the tool calls shown (a developer's view) the form keeps its own names; otherwise people's.
+    console.print(display_panel(turn.display) if turn.display and not show_tools else form_panel(turn.form))
 
 
 def form_panel(form: PublicForm | None) -> Panel | Text:
@@ -46,6 +47,21 @@ def form_panel(form: PublicForm | None) -> Panel | Text:
     title = f"{form['name']} · {form['state']}"
     style = "green" if form["state"] == "FILLED" else "blue"
     return Panel(table, title=title, title_align="left", border_style=style, expand=False)
+
+
+def display_panel(display: FormDisplay) -> Panel:
+    """The form as a person sees it: its title, field labels, values (linked records by name)."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for field in display["fields"]:
+        value = Text(field["value"]) if field["value"] is not None else Text("missing", style="yellow")
+        table.add_row(field["label"], value)
+    state = "ready to save" if display["can_confirm"] else "being filled"
+    style = "green" if display["can_confirm"] else "blue"
+    return Panel(
+        table, title=f"{display['title']} · {state}", title_align="left", border_style=style, expand=False
+    )
 
 
 def print_records(console: Console, written: Mapping[str, list[dict[str, Any]]]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from converso.form_agent.executor import FormAgentExecutor
 from converso.form_agent.reply import Event, FormEvent, ReplyEvent, ToolEvent
-from converso.form_agent.state import PublicForm
+from converso.form_agent.state import FormDisplay, PublicForm
 from converso.testing._matching import assign_distinct, diff, matches, project_records
 from converso.testing.cassette import Cassette, FormExpectation, ModelItem, Turn
 from converso.testing.scripted import ScriptedChatModel, ScriptedRequest
@@ -50,6 +50,8 @@ class TurnTranscript:
     form_events: list[FormEvent] = field(default_factory=list)
     requests: list[ScriptedRequest] = field(default_factory=list)
     error: str | None = None
+    display: FormDisplay | None = None
+    """The form after the turn as a person sees it (labels, linked records by name)."""
 
 
 @dataclass
@@ -179,6 +181,7 @@ class _Run:
         for event in executor.stream(THREAD_ID, turn.user, tokens=False):
             _note(transcript, event)
         transcript.requests = self.model.requests[first_request:]
+        transcript.display = executor.form_display(transcript.form)
         self.result.turns.append(transcript)
         if self.on_turn is not None:
             self.on_turn(transcript)

@@ -77,7 +77,8 @@ def test_demo_prints_the_conversations_and_the_records_written() -> None:
 
     assert result.exit_code == 0, result.output
     assert "You  Hi! We just signed a new customer, Initrode." in result.output
-    assert "CreatePerson · FILLED" in result.output
+    # The form as a person sees it: its title and field labels, linked records by name.
+    assert "New person · ready to save" in result.output and "First name" in result.output
     assert "Close date: 2026-11-27 (Friday)" in result.output
     assert "Created opportunity TPS reports" in result.output
     assert "Records written" in result.output
