@@ -36,6 +36,7 @@ class RateLimiter:
         self._per_minute = per_minute
         self._clock = clock
         self._accepted: dict[str, deque[float]] = {}
+        self._next_purge = clock() + 60.0
 
     def admit(self, key: str) -> float:
         """0.0 when the message is admitted (and counted), else the seconds until it would be."""
@@ -60,7 +61,17 @@ class RateLimiter:
         return 0.0
 
     def count(self, key: str) -> None:
-        self._accepted.setdefault(key, deque()).append(self._clock())
+        now = self._clock()
+        self._accepted.setdefault(key, deque()).append(now)
+        if now >= self._next_purge:
+            # Keys seen once (a visitor's thread, a closed connection) must not stay forever: once a
+            # minute, drop the windows whose newest message is older than the window.
+            self._accepted = {k: w for k, w in self._accepted.items() if w and w[-1] > now - 60.0}
+            self._next_purge = now + 60.0
+
+    def __len__(self) -> int:
+        """How many keys have a window (for tests of the purge)."""
+        return len(self._accepted)
 
     def forget(self, key: str) -> None:
         """Drop a key's window (a closed connection will not send again)."""

@@ -66,3 +66,15 @@ def test_connections_per_key_are_limited_separately() -> None:
     assert counter.try_bind_key("b")
     counter.unbind_key("a")
     assert counter.try_bind_key("a")
+
+
+def test_windows_of_keys_that_went_quiet_are_dropped() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(5, clock=clock)
+    for key in ("thread-1", "thread-2", "thread-3"):
+        limiter.admit(key)
+    assert len(limiter) == 3
+    clock.now += 61
+    limiter.admit("thread-4")
+    assert len(limiter) == 1
+    assert limiter.admit("thread-1") == 0.0
