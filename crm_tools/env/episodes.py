@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from crm_tools.backends.base import CRMBackend
@@ -99,16 +100,20 @@ class TaskCatalog:
     def baseline(self, task: Task, backend: CRMBackend) -> Any:
         """The snapshot of ``backend`` as a fresh episode of ``task`` finds it.
 
-        The demo data of a seed is always the same, so one snapshot per data set serves every episode.
+        The demo data of a seed is always the same, so one snapshot per data set serves every episode
+        (read-only, since every episode's grading shares it).
         """
-        from crm_tools.tasks import snapshot
+        from crm_tools.tasks import Snapshot, snapshot
 
         key = task.crm_seed
         found = self._baselines.get(key)
         if found is None:
-            found = snapshot(backend)
+            taken = snapshot(backend)
+            found = Snapshot(
+                {name: MappingProxyType(dict(records)) for name, records in taken.records.items()}
+            )
             with self._lock:
-                self._baselines.setdefault(key, found)
+                found = self._baselines.setdefault(key, found)
         return found
 
 
