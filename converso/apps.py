@@ -37,12 +37,17 @@ class ModelSettings:
         """The engine's ModelFactory for these settings; ``check()`` it to find mistakes early."""
         from converso.form_agent.model_factory import ModelFactory
 
+        base_url, api_key = self.base_url, self.api_key
+        prefix, _, rest = self.model.partition(":")
+        if rest and prefix != "openai":
+            # The command-line options fall back to OPENAI_BASE_URL and OPENAI_API_KEY, which describe the
+            # OpenAI-compatible endpoint: sent to another provider, they would point it at the wrong place.
+            if base_url is not None and base_url == os.environ.get("OPENAI_BASE_URL"):
+                base_url = None
+            if api_key is not None and api_key == os.environ.get("OPENAI_API_KEY"):
+                api_key = None
         return ModelFactory(
-            self.model,
-            base_url=self.base_url,
-            api_key=self.api_key,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
+            self.model, base_url=base_url, api_key=api_key, timeout=self.timeout, max_retries=self.max_retries
         )
 
 

@@ -9,6 +9,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 from converso import FormAgentExecutor, ModelFactory
+from converso.apps import ModelSettings
 from converso.form_agent import ModelConfigurationError
 from converso.testing import ScriptedChatModel
 from converso.testing.openai_server import ScriptedOpenAIServer
@@ -155,3 +156,15 @@ def test_an_option_the_provider_takes_is_passed_on(ollama_package) -> None:
         "llama3",
         "http://127.0.0.1:11434",
     )
+
+
+def test_the_openai_environment_is_not_sent_to_another_provider(
+    ollama_package, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `converso chat --model ollama:llama3` with OPENAI_* set: the options read them from the environment.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    settings = ModelSettings("ollama:llama3", base_url="http://127.0.0.1:9/v1", api_key="sk-openai")
+    assert settings.factory().chat_model().base_url is None
+    with pytest.raises(ModelConfigurationError, match="does not take api_key"):
+        ModelSettings("ollama:llama3", api_key="sk-ollama").factory().check()
