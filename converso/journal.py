@@ -21,7 +21,6 @@ Emails and phone numbers are masked in every string unless the journal is opened
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import re
@@ -286,7 +285,11 @@ class JournaledAgent:
         return reply
 
     async def asend(self, thread_id: str, text: str) -> Any:
-        return await asyncio.to_thread(self.send, thread_id, text)
+        reply = None
+        async for event in self.astream(thread_id, text):
+            if _event_fields(event).get("type") == "reply":
+                reply = event.reply
+        return reply
 
     def stream(self, thread_id: str, text: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self.journal.write(thread_id, "user", text=text)

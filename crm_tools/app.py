@@ -100,7 +100,7 @@ def build_app(options: AppOptions) -> CrmApp:
     checkpointer = options.checkpointer or str(options.data_dir / "threads.sqlite")
     extra: dict[str, Any] = {}
     if options.max_concurrent_turns is not None:
-        extra["max_workers"] = options.max_concurrent_turns
+        extra["max_concurrent_turns"] = options.max_concurrent_turns
     if options.system_prompt is not None:
         extra["system_prompt"] = options.system_prompt
     executor = FormAgentExecutor(

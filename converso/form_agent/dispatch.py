@@ -5,6 +5,10 @@ This is the seam between the pure FormTool state machine and the graph: no model
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +16,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForToolRun
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_callback_manager_for_config
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, StructuredTool, Tool
 from pydantic import ValidationError
 
 from converso.form_agent.form_tool import (
@@ -114,6 +118,55 @@ def run_tool_call(
     return outcome
 
 
+async def arun_tool_call(
+    tools: Sequence[BaseTool],
+    forms: list[FormSnapshot],
+    name: str,
+    arguments: Any,
+    turn: TurnContext,
+    config: RunnableConfig | None = None,
+    *,
+    visible_now: Sequence[BaseTool] | None = None,
+    pool: concurrent.futures.Executor | None = None,
+) -> FormToolOutcome:
+    """``run_tool_call`` for a turn running on an event loop.
+
+    An async tool is awaited on the loop, so cancelling the turn cancels it. A call that may block runs
+    on ``pool`` (the loop's default executor if None): a synchronous tool, and a form's Update and
+    Finalize, which may look records up and commit. A sync call cannot be stopped midway: a turn cancelled
+    meanwhile stops waiting for it, and it finishes in the background (a commit it makes stays; the form
+    id it carries makes confirming again return it). A form's Start, FormReset and refused calls only
+    touch the form stack: in place."""
+    if visible_now is None:
+        visible_now = filter_active_tools(tools, forms)
+    tool = next((candidate for candidate in visible_now if candidate.name == name), None)
+    if tool is None or isinstance(tool, FormReset) or not isinstance(arguments, dict):
+        return run_tool_call(tools, forms, name, arguments, turn, config, visible_now=visible_now)
+    owner = _owner(tools, tool.name)
+    if owner is None and _is_async(tool):
+        return await _ainvoke(tool, forms, arguments, turn, config)
+    if owner is not None and tool.name == owner.start_name:
+        return run_tool_call(tools, forms, name, arguments, turn, config, visible_now=visible_now)
+    call = functools.partial(
+        contextvars.copy_context().run,
+        run_tool_call,
+        tools,
+        forms,
+        name,
+        arguments,
+        turn,
+        config,
+        visible_now=visible_now,
+    )
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+
+def _is_async(tool: BaseTool) -> bool:
+    if isinstance(tool, StructuredTool | Tool):
+        return tool.coroutine is not None
+    return type(tool)._arun is not BaseTool._arun
+
+
 class ToolCallRefused(Exception):
     """How a refused call (unknown tool, bad arguments, a rejected value) reaches the callbacks."""
 
@@ -213,20 +266,46 @@ def _invoke(
     try:
         result = tool.invoke(arguments, config)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, error['loc'])) or 'arguments'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        return FormToolOutcome(
-            forms=forms, message=f"Invalid arguments for {tool.name}: {problems}", is_error=True
-        )
+        return _invalid_arguments(tool, forms, exc)
     except MODEL_FIXABLE_ERRORS as exc:
         return FormToolOutcome(forms=forms, message=f"{tool.name} failed: {exc}", is_error=True)
+    return _tool_result(tool, forms, turn, result)
+
+
+async def _ainvoke(
+    tool: BaseTool,
+    forms: list[FormSnapshot],
+    arguments: dict[str, Any],
+    turn: TurnContext,
+    config: RunnableConfig | None,
+) -> FormToolOutcome:
+    try:
+        result = await tool.ainvoke(arguments, config)
+    except ValidationError as exc:
+        return _invalid_arguments(tool, forms, exc)
+    except MODEL_FIXABLE_ERRORS as exc:
+        return FormToolOutcome(forms=forms, message=f"{tool.name} failed: {exc}", is_error=True)
+    return _tool_result(tool, forms, turn, result)
+
+
+def _tool_result(
+    tool: BaseTool, forms: list[FormSnapshot], turn: TurnContext, result: Any
+) -> FormToolOutcome:
     return FormToolOutcome(
         forms=forms,
         message=turn.render(tool, result),
         result=result,
         return_direct=bool(tool.return_direct),
+    )
+
+
+def _invalid_arguments(tool: BaseTool, forms: list[FormSnapshot], exc: ValidationError) -> FormToolOutcome:
+    problems = "; ".join(
+        f"{'.'.join(map(str, error['loc'])) or 'arguments'}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
+    return FormToolOutcome(
+        forms=forms, message=f"Invalid arguments for {tool.name}: {problems}", is_error=True
     )
 
 

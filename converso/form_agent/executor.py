@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-import signal
+import queue
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphRecursionError
@@ -39,9 +40,12 @@ from converso.form_agent.state import FormDisplay, FormSnapshot, PublicForm
 from converso.form_agent.token_tap import TokenTap
 from converso.form_agent.tool_runner import ToolEndHook, ToolRunner, ToolStartHook
 from converso.form_agent.toolset import with_form_reset
+from converso.form_agent.turn_loop import TurnLoop, block_signals
 
 DEFAULT_HISTORY_WINDOW = 40
 DEFAULT_TOOL_TIMEOUT = 30.0
+
+T = TypeVar("T")
 
 
 class FormAgentExecutor:
@@ -77,9 +81,14 @@ class FormAgentExecutor:
 
     A turn is atomic: its state is written once, when it ends (``durability="exit"``), and a turn that
     fails or is cancelled is rolled back to the checkpoint it started from. Turns of one thread are
-    serialized within this process. The async methods run the turn on a worker thread (``max_workers`` of
-    them), so the same sync checkpointer serves both APIs: give a path, URL or connection rather than an
-    async saver.
+    serialized within this process.
+
+    Turns run on LangGraph's async path, as tasks of one event loop the executor keeps on a background
+    thread: a turn waiting for the model holds no thread, and cancelling one closes its model request.
+    ``astream``/``asend`` hand the events over to the caller's loop; ``send``/``stream`` (and the other
+    sync methods) block the calling thread until the loop has the answer. ``max_concurrent_turns``
+    bounds the turns running at once (a back-pressure limit: the others wait for a slot); None: no bound.
+    Synchronous tool calls, which cannot be awaited, run on a pool of ``max_workers`` threads.
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -96,6 +105,7 @@ class FormAgentExecutor:
         history_window: int = DEFAULT_HISTORY_WINDOW,
         max_error_rounds: int = 3,
         recursion_limit: int = 50,
+        max_concurrent_turns: int | None = None,
         max_workers: int = 16,
         callbacks: Sequence[BaseCallbackHandler] | None = None,
         on_tool_start: ToolStartHook | None = None,
@@ -111,6 +121,8 @@ class FormAgentExecutor:
             raise ValueError(f"history_window must be at least 1 message, got {history_window}")
         if max_error_rounds <= 0:
             raise ValueError(f"max_error_rounds must be at least 1, got {max_error_rounds}")
+        if max_concurrent_turns is not None and max_concurrent_turns <= 0:
+            raise ValueError(f"max_concurrent_turns must be at least 1 (or None), got {max_concurrent_turns}")
         if tool_timeout is not None and tool_timeout <= 0:
             raise ValueError(f"tool_timeout must be a positive number of seconds or None, got {tool_timeout}")
         # A wrong provider, a missing package or a missing key is reported now, not at the first message.
@@ -121,9 +133,7 @@ class FormAgentExecutor:
             self.format_tool_result = format_tool_result  # type: ignore[method-assign]
         self.strict = strict
         self._tool_pool = ThreadPoolExecutor(
-            max_workers=max_workers,
-            thread_name_prefix="converso-tool",
-            initializer=_leave_signals_to_the_main_thread,
+            max_workers=max_workers, thread_name_prefix="converso-tool", initializer=block_signals
         )
         engine = Engine(
             tools=self.tools,
@@ -143,16 +153,22 @@ class FormAgentExecutor:
             ),
             format_result=self.format_tool_result,
         )
-        self._checkpointer = open_checkpointer(checkpointer)
+        self._turns = TurnLoop()
+        try:
+            # Async savers belong to the loop they are made in: the turns' loop.
+            self._checkpointer = self._turns.run(open_checkpointer(checkpointer))
+        except BaseException:
+            self._turns.close()
+            raise
         self.graph = build_graph(engine, self._checkpointer.saver)
         self.recursion_limit = recursion_limit
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_workers,
-            thread_name_prefix="converso-turn",
-            initializer=_leave_signals_to_the_main_thread,
-        )
+        self.max_concurrent_turns = max_concurrent_turns
+        # Used on the turns' loop only.
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+        self._slots = asyncio.Semaphore(max_concurrent_turns) if max_concurrent_turns else None
+        self._running: set[asyncio.Task[Any]] = set()
+        self._closed = False
 
     # -- turns ----------------------------------------------------------------------------------------
 
@@ -165,10 +181,14 @@ class FormAgentExecutor:
         return reply
 
     async def asend(self, thread_id: str, text: str) -> Reply:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.send, thread_id, text)
+        reply: Reply | None = None
+        async for event in self._astream(thread_id, text, if_abandoned="finish", tokens=False, confirm=None):
+            if isinstance(event, ReplyEvent):
+                reply = event.reply
+        assert reply is not None
+        return reply
 
-    async def astream(
+    def astream(
         self,
         thread_id: str,
         text: str,
@@ -184,53 +204,53 @@ class FormAgentExecutor:
 
         ``if_abandoned`` says what happens to a turn whose consumer stops before the reply (cancelled, or
         the stream closed): ``"finish"`` lets it run to its end and keeps it (a dropped client loses
-        nothing); ``"undo"`` (a user pressing Ctrl-C) stops it at its next step and leaves the thread
-        exactly as before it. The caller is released at once; the next turn of the thread waits for the
-        undo. A commit that already reached the backend stays there, and its form comes back FILLED with
-        the same form id, so confirming it again returns the first result instead of writing twice.
+        nothing); ``"undo"`` (a user pressing Ctrl-C) cancels it at once, closing a model request under
+        way, and leaves the thread exactly as before it. The caller is released at once; the next turn of
+        the thread waits for the undo. A synchronous tool call under way (a commit) cannot be stopped
+        midway: the undo waits for it. A commit that already reached the backend stays there, and its form
+        comes back FILLED with the same form id, so confirming it again returns the first result instead
+        of writing twice.
         """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        cancel = threading.Event() if if_abandoned == "undo" else None
-        # Set once the consumer has the reply or has gone: until then a finished turn can still be undone.
-        settled = threading.Event()
+        return self._astream(thread_id, text, if_abandoned=if_abandoned, tokens=True, confirm=confirm)
+
+    async def _astream(
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        if_abandoned: Literal["finish", "undo"],
+        tokens: bool,
+        confirm: str | None,
+    ) -> AsyncIterator[Event]:
+        consumer = asyncio.get_running_loop()
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        on_loop = consumer is self._turns.loop
 
         def put(item: Any) -> None:
+            if on_loop and self._turns.on_loop_thread():
+                events.put_nowait(item)
+                return
             # If the consumer's loop is gone the turn still completes; its events have nowhere to go.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+                consumer.call_soon_threadsafe(events.put_nowait, item)
 
-        def produce() -> None:
-            try:
-                # Tokens come through a callback: the turn is already off the consumer's thread.
-                turn = self.stream(
-                    thread_id, text, tokens=False, cancel=cancel, on_token=put, confirm=confirm
-                )
-                for event in turn:
-                    put(event)
-                    if cancel is not None and isinstance(event, ReplyEvent):
-                        settled.wait(_SETTLE_TIMEOUT)
-            except BaseException as exc:
-                put(_Failure(exc))
-            finally:
-                put(_END)
-
-        producer = loop.run_in_executor(self._pool, produce)
-        delivered = False
+        turn = _Turn(thread_id, text, put, undoable=if_abandoned == "undo", tokens=tokens, confirm=confirm)
+        running = self._start(turn)
+        ended = False
         try:
-            while (item := await queue.get()) is not _END:
+            while (item := await events.get()) is not _END:
                 if isinstance(item, _Failure):
                     raise item.error
                 if isinstance(item, ReplyEvent):
-                    delivered = True
-                    settled.set()
+                    turn.settle(self._turns.loop)
                 yield item
+            ended = True
         finally:
-            if cancel is not None and not delivered:
-                cancel.set()
-                settled.set()
-            else:
-                await producer
+            if not ended:
+                if turn.undoable and not turn.settled_by_consumer:
+                    running.cancel()  # the turn rolls itself back; the consumer does not wait for it
+                else:
+                    await asyncio.shield(asyncio.wrap_future(running))
 
     def stream(
         self,
@@ -242,79 +262,155 @@ class FormAgentExecutor:
         on_token: Callable[[TokenEvent], None] | None = None,
         confirm: str | None = None,
     ) -> Iterator[Event]:
-        """The synchronous event stream of one turn (``astream`` runs it on a worker thread).
+        """The synchronous event stream of one turn (it runs on the executor's loop; this thread waits).
 
-        ``tokens=True`` yields the model's text as TokenEvents while it arrives; to do that the graph runs
-        each step on a worker thread beside this generator. ``on_token`` instead receives those events as
-        they arrive, on the thread running the turn, without that thread pool (give one or the other).
+        ``tokens=True`` yields the model's text as TokenEvents while it arrives. ``on_token`` instead
+        receives those events as they arrive, on the executor's loop thread (give one or the other).
 
-        ``cancel``, set from another thread, stops the turn at its next step (a model call or tool call
-        under way finishes first) and rolls it back: the stream then ends with an error and a reply saying
+        ``cancel``, set from another thread, stops the turn within a few milliseconds (a model request
+        under way is closed) and rolls it back: the stream then ends with an error and a reply saying
         nothing was kept. Set after the reply was yielded, before the consumer asks for more, it still
         undoes the turn."""
         if tokens and on_token is not None:
             raise ValueError(
                 "tokens=True yields TokenEvents in the stream and on_token= receives them instead; pass one"
             )
-        config = self._run_config(thread_id, cancel, on_token)
+        events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        turn = _Turn(
+            thread_id,
+            text,
+            events.put,
+            undoable=cancel is not None,
+            tokens=tokens,
+            on_token=on_token,
+            cancel=cancel,
+            confirm=confirm,
+        )
+        running = self._start(turn)
+        # How often a waiting consumer looks at ``cancel``.
+        poll = _CANCEL_POLL if cancel is not None else None
+        ended = False
+        try:
+            while True:
+                try:
+                    item = events.get(timeout=poll)
+                except queue.Empty:
+                    item = None
+                stopping = cancel is not None and cancel.is_set()
+                if stopping:
+                    running.cancel()
+                if item is None or (stopping and isinstance(item, TokenEvent | ToolEvent | FormEvent)):
+                    continue  # what a stopped turn did is not kept, nor shown
+                if item is _END:
+                    break
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+                if isinstance(item, ReplyEvent) and cancel is not None:
+                    # The consumer asked for more: it has the reply, unless it cancelled meanwhile.
+                    if cancel.is_set():
+                        running.cancel()
+                    else:
+                        turn.settle(self._turns.loop)
+            ended = True
+        finally:
+            if not ended:
+                turn.settle(self._turns.loop)
+                with contextlib.suppress(concurrent.futures.CancelledError):
+                    running.result()
+
+    def _start(self, turn: _Turn) -> concurrent.futures.Future[None]:
+        if self._closed:
+            raise RuntimeError("this FormAgentExecutor is closed")
+        return self._turns.submit(self._run(turn))
+
+    async def _run(self, turn: _Turn) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            async with self._slot(), self._lock_for(turn.thread_id):
+                await self._turn(turn)
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                turn.put(_Failure(exc))
+            raise
+        finally:
+            self._running.discard(task)
+            turn.put(_END)
+
+    async def _turn(self, turn: _Turn) -> None:
+        thread_id = turn.thread_id
+        config = self._run_config(thread_id, turn)
         # The turn's checkpoint carries this mark, so a roll back can tell whether the turn left one.
         turn_mark = uuid.uuid4().hex
         config["metadata"] = {_TURN_MARK: turn_mark}
-        with self._lock_for(thread_id):
-            # The last "values" item is the state the turn ends with: no second read of the checkpoint.
-            modes = ["updates", "values", "messages"] if tokens else ["updates", "values"]
-            after: dict[str, Any] = {}
-            calls: dict[str, tuple[str, Any]] = {}
-            gave_up = False
-            try:
-                # Closed before any roll back, so the graph's own write at exit cannot come after it.
-                with contextlib.closing(
-                    self.graph.stream(
-                        _turn_input(text, confirm), config, stream_mode=modes, durability="exit"
-                    )
-                ) as chunks:
-                    for mode, data in chunks:
-                        if cancel is not None and cancel.is_set():
-                            raise TurnCancelled
-                        if mode == "values":
-                            after = data
-                            continue
-                        if mode == "messages":
-                            chunk, metadata = data
-                            if metadata.get("langgraph_node") == "agent" and _is_text_chunk(chunk):
-                                yield TokenEvent(chunk.text)
-                            continue
-                        for node, update in (data or {}).items():
-                            if node == "agent" or (node == "begin_turn" and update.get("messages")):
-                                calls.update(_tool_calls(update["messages"][-1]))
-                            elif node == "tool":
-                                yield from self._tool_events(update, calls)
-                            elif node == "give_up":
-                                gave_up = True
-                if cancel is not None and cancel.is_set():
-                    raise TurnCancelled
-            except (ModelCallError, GraphRecursionError, TurnCancelled, TurnBroken) as exc:
-                forms_before = self._roll_back(thread_id, turn_mark)
-                message = _failure_text(exc)
-                yield ErrorEvent(message)
-                yield ReplyEvent(
-                    Reply(text=message, form=public_form(self.tools, forms_before), error=message)
+        # The last "values" item is the state the turn ends with: no second read of the checkpoint.
+        after: dict[str, Any] = {}
+        calls: dict[str, tuple[str, Any]] = {}
+        gave_up = False
+        try:
+            # Closed before any roll back, so the graph's own write at exit cannot come after it.
+            async with contextlib.aclosing(
+                self.graph.astream(
+                    _turn_input(turn.text, turn.confirm),
+                    config,
+                    stream_mode=["updates", "values"],
+                    durability="exit",
                 )
-                return
-            except BaseException:
-                self._roll_back(thread_id, turn_mark)
-                raise
-            reply = Reply(
-                text=_reply_text(after["messages"]),
-                form=public_form(self.tools, after.get("forms")),
-                error=after.get("last_error") if gave_up else None,
+            ) as chunks:
+                async for mode, data in chunks:
+                    if turn.cancelled():
+                        raise TurnCancelled
+                    if mode == "values":
+                        after = data
+                        continue
+                    for node, update in (data or {}).items():
+                        if node == "agent" or (node == "begin_turn" and update.get("messages")):
+                            calls.update(_tool_calls(update["messages"][-1]))
+                        elif node == "tool":
+                            for event in self._tool_events(update, calls):
+                                turn.put(event)
+                        elif node == "give_up":
+                            gave_up = True
+            if turn.cancelled():
+                raise TurnCancelled
+        except (
+            ModelCallError,
+            GraphRecursionError,
+            TurnCancelled,
+            TurnBroken,
+            asyncio.CancelledError,
+        ) as exc:
+            forms_before = await self._roll_back(thread_id, turn_mark)
+            message = _failure_text(exc)
+            turn.put(ErrorEvent(message))
+            turn.put(
+                ReplyEvent(Reply(text=message, form=public_form(self.tools, forms_before), error=message))
             )
-            if gave_up:
-                yield ErrorEvent(reply.text)
-            yield ReplyEvent(reply)
-            if cancel is not None and cancel.is_set():
-                # The consumer went away before it had the reply: the turn is undone all the same.
-                self._roll_back(thread_id, turn_mark)
+            return
+        except BaseException:
+            await self._roll_back(thread_id, turn_mark)
+            raise
+        reply = Reply(
+            text=_reply_text(after["messages"]),
+            form=public_form(self.tools, after.get("forms")),
+            error=after.get("last_error") if gave_up else None,
+        )
+        if gave_up:
+            turn.put(ErrorEvent(reply.text))
+        turn.put(ReplyEvent(reply))
+        if turn.undoable:
+            # Until the consumer has the reply, the turn can still be undone (it goes away, or cancels).
+            try:
+                await asyncio.wait_for(turn.settled.wait(), _SETTLE_TIMEOUT)
+            except TimeoutError:
+                pass
+            except asyncio.CancelledError:
+                await self._roll_back(thread_id, turn_mark)
+                return
+            if turn.cancelled():
+                await self._roll_back(thread_id, turn_mark)
 
     # -- hooks a subclass may override -----------------------------------------------------------------
 
@@ -330,29 +426,51 @@ class FormAgentExecutor:
 
     def get_form(self, thread_id: str) -> PublicForm | None:
         """The active form of the thread, or None."""
-        return public_form(self.tools, self.graph.get_state(self._config(thread_id)).values.get("forms"))
+        return self._turns.run(self.aget_form(thread_id))
+
+    async def aget_form(self, thread_id: str) -> PublicForm | None:
+        return await self._on_loop(self._get_form(thread_id))
+
+    async def _get_form(self, thread_id: str) -> PublicForm | None:
+        state = await self.graph.aget_state(self._config(thread_id))
+        return public_form(self.tools, state.values.get("forms"))
 
     def reset_form(self, thread_id: str) -> PublicForm | None:
         """Drop the active form without saving it (an interrupted form resumes); returns the dropped form."""
+        return self._turns.run(self.areset_form(thread_id))
+
+    async def areset_form(self, thread_id: str) -> PublicForm | None:
+        return await self._on_loop(self._reset_form(thread_id))
+
+    async def _reset_form(self, thread_id: str) -> PublicForm | None:
         config = self._config(thread_id)
-        with self._lock_for(thread_id):
-            forms = self.graph.get_state(config).values.get("forms") or []
+        async with self._lock_for(thread_id):
+            forms = (await self.graph.aget_state(config)).values.get("forms") or []
             if not forms:
                 return None
             dropped = public_form(self.tools, forms)
             # As if the agent node wrote it: the graph then has nothing pending for this thread.
             remaining = forms[:-1]
-            self.graph.update_state(
+            await self.graph.aupdate_state(
                 config, {"forms": remaining, "form": public_form(self.tools, remaining)}, as_node="agent"
             )
             return dropped
 
     def messages(self, thread_id: str) -> list[AnyMessage]:
-        return list(self.graph.get_state(self._config(thread_id)).values.get("messages", []))
+        return self._turns.run(self.amessages(thread_id))
+
+    async def amessages(self, thread_id: str) -> list[AnyMessage]:
+        return await self._on_loop(self._messages(thread_id))
+
+    async def _messages(self, thread_id: str) -> list[AnyMessage]:
+        return list((await self.graph.aget_state(self._config(thread_id))).values.get("messages", []))
 
     def history(self, thread_id: str, limit: int = 20) -> list[HistoryEntry]:
         """The last ``limit`` messages the person saw: what they wrote and each turn's reply."""
         return visible_history(self.messages(thread_id), limit)
+
+    async def ahistory(self, thread_id: str, limit: int = 20) -> list[HistoryEntry]:
+        return visible_history(await self.amessages(thread_id), limit)
 
     def form_display(self, form: PublicForm | None) -> FormDisplay | None:
         """``form`` as a person sees it: the form's title, field labels, values by name."""
@@ -363,10 +481,19 @@ class FormAgentExecutor:
         return activity_phrase(self.tools, tool_name)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Wait for the turns under way to end, then close the checkpointer and stop the loop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._turns.run(self._close())
+        self._turns.close()
         # A tool call abandoned at its timeout may still run: it is not waited for.
         self._tool_pool.shutdown(wait=False, cancel_futures=True)
-        self._checkpointer.close()
+
+    async def _close(self) -> None:
+        while self._running:
+            await asyncio.wait(list(self._running))
+        await self._checkpointer.close()
 
     def __enter__(self) -> FormAgentExecutor:
         return self
@@ -376,45 +503,57 @@ class FormAgentExecutor:
 
     # -- internals ------------------------------------------------------------------------------------
 
+    async def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if asyncio.get_running_loop() is self._turns.loop:
+            return await coroutine
+        return await asyncio.wrap_future(self._turns.submit(coroutine))
+
     def _config(self, thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
 
-    def _run_config(
-        self,
-        thread_id: str,
-        cancel: threading.Event | None,
-        on_token: Callable[[TokenEvent], None] | None,
-    ) -> RunnableConfig:
+    def _run_config(self, thread_id: str, turn: _Turn) -> RunnableConfig:
         config = self._config(thread_id)
-        if cancel is not None:
-            config["configurable"][CANCEL_KEY] = cancel
+        if turn.cancel is not None:
+            config["configurable"][CANCEL_KEY] = turn.cancel
         callbacks: list[BaseCallbackHandler] = list(self.callbacks)
+        on_token = turn.on_token or (turn.put if turn.tokens else None)
         if on_token is not None:
             callbacks.append(TokenTap(on_token))
         if callbacks:
             config["callbacks"] = callbacks
         return config
 
-    def _lock_for(self, thread_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(thread_id, threading.Lock())
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._slots if self._slots is not None else contextlib.nullcontext()
 
-    def _roll_back(self, thread_id: str, turn_mark: str) -> list[FormSnapshot] | None:
+    @contextlib.asynccontextmanager
+    async def _lock_for(self, thread_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(thread_id, asyncio.Lock())
+        self._lock_users[thread_id] = self._lock_users.get(thread_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[thread_id] -= 1
+            if not self._lock_users[thread_id]:
+                del self._lock_users[thread_id], self._locks[thread_id]
+
+    async def _roll_back(self, thread_id: str, turn_mark: str) -> list[FormSnapshot] | None:
         """Undo the turn marked ``turn_mark``; returns the thread's forms as they are afterwards.
 
-        A turn writes one checkpoint, when it ends, even when it fails, and that checkpoint's parent is the
-        one the turn started from. Finding the start this way, rather than reading it before every turn,
-        saves each turn a read of the whole state. A turn that failed before writing left nothing to undo.
-        """
-        latest = self.graph.get_state(self._config(thread_id))
+        A turn writes one checkpoint, when it ends, even when it fails or is cancelled, and that
+        checkpoint's parent is the one the turn started from. Finding the start this way, rather than
+        reading it before every turn, saves each turn a read of the whole state. A turn that failed before
+        writing left nothing to undo."""
+        latest = await self.graph.aget_state(self._config(thread_id))
         if (latest.metadata or {}).get(_TURN_MARK) != turn_mark:
             return latest.values.get("forms")
         if latest.parent_config is None:
-            self._checkpointer.saver.delete_thread(thread_id)
+            await self._checkpointer.saver.adelete_thread(thread_id)
             return None
         # A copy of the turn's starting checkpoint becomes the latest one.
-        self.graph.update_state(latest.parent_config, None, as_node="__copy__")
-        return self.graph.get_state(latest.parent_config).values.get("forms")
+        await self.graph.aupdate_state(latest.parent_config, None, as_node="__copy__")
+        return (await self.graph.aget_state(latest.parent_config)).values.get("forms")
 
     def _tool_events(self, update: dict[str, Any], calls: dict[str, tuple[str, Any]]) -> Iterator[Event]:
         for message in update["messages"]:
@@ -423,11 +562,50 @@ class FormAgentExecutor:
         yield FormEvent(public_form(self.tools, update.get("forms")))
 
 
+class _Turn:
+    """One turn's request, and how its events reach its consumer (any thread, any loop)."""
+
+    def __init__(
+        self,
+        thread_id: str,
+        text: str,
+        put: Callable[[Any], None],
+        *,
+        undoable: bool,
+        tokens: bool,
+        on_token: Callable[[TokenEvent], None] | None = None,
+        cancel: threading.Event | None = None,
+        confirm: str | None = None,
+    ) -> None:
+        self.thread_id = thread_id
+        self.text = text
+        self.confirm = confirm
+        self.put = put
+        self.undoable = undoable
+        self.tokens = tokens
+        self.on_token = on_token
+        self.cancel = cancel
+        # Set on the turns' loop once the consumer has the reply.
+        self.settled = asyncio.Event()
+        self.settled_by_consumer = False
+
+    def settle(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.settled_by_consumer = True
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self.settled.set)
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
 # The checkpoint metadata key marking the checkpoint a turn wrote (see FormAgentExecutor._roll_back).
 _TURN_MARK = "converso_turn"
 
 # How long a finished turn that may still be undone waits for its consumer to take the reply.
 _SETTLE_TIMEOUT = 30.0
+
+# How often a synchronous consumer with a ``cancel`` event looks at it while it waits for events.
+_CANCEL_POLL = 0.02
 
 
 class _Failure:
@@ -436,15 +614,6 @@ class _Failure:
 
 
 _END = object()
-
-
-def _leave_signals_to_the_main_thread() -> None:
-    # CPython runs signal handlers only in the main thread, but the kernel delivers a process signal to
-    # any thread that does not block it. Delivered to a turn's worker, a Ctrl-C would not interrupt the
-    # main thread's blocking read (`converso chat` waiting at its prompt) and would seem ignored. Threads
-    # the turn starts (LangGraph's own pools) inherit this mask.
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _turn_input(text: str, confirm: str | None = None) -> dict[str, Any]:
@@ -462,10 +631,6 @@ def _tool_calls(message: Any) -> dict[str, tuple[str, Any]]:
     return calls
 
 
-def _is_text_chunk(chunk: Any) -> bool:
-    return isinstance(chunk, AIMessageChunk) and bool(chunk.text)
-
-
 def _reply_text(messages: list[AnyMessage]) -> str:
     last = messages[-1] if messages else None
     if isinstance(last, AIMessage | ToolMessage):
@@ -474,7 +639,7 @@ def _reply_text(messages: list[AnyMessage]) -> str:
 
 
 def _failure_text(exc: BaseException) -> str:
-    if isinstance(exc, TurnCancelled):
+    if isinstance(exc, TurnCancelled | asyncio.CancelledError):
         return "Stopped; nothing from this message was kept."
     if isinstance(exc, TurnBroken):
         return "Sorry, something went wrong on our side (it has been logged). Nothing from this message was kept."

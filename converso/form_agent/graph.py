@@ -13,7 +13,8 @@ included) with the node's writes applied, twice per round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -21,13 +22,14 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph._internal._runnable import RunnableCallable
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from converso.form_agent.dispatch import VisibleTools, public_form
-from converso.form_agent.form_tool import TurnContext, find_form
+from converso.form_agent.form_tool import FormToolOutcome, TurnContext, find_form
 from converso.form_agent.history import history_window
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.prompts import build_system_prompt
@@ -48,7 +50,8 @@ class TurnCancelled(Exception):
     """The turn's cancellation was set; the executor rolls the turn back."""
 
 
-# Where a turn's cancellation (a threading.Event) travels in the run config, for the nodes to check.
+# Where a turn's cancellation (a threading.Event) travels in the run config, for the nodes to check: a
+# synchronous caller's way to stop a turn (async callers cancel the turn's task).
 CANCEL_KEY = "converso_cancel"
 
 
@@ -83,10 +86,13 @@ class _Call:
 
 
 def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
+    """The form graph. Its agent and tool nodes each have a sync and an async body: ``invoke``/``stream``
+    call the model and the tools synchronously, ``ainvoke``/``astream`` (the executor's path) await them,
+    so that cancelling the run closes a model request under way."""
     visible_tools = VisibleTools(engine.tools)
     runner = engine.runner or ToolRunner(engine.tools)
 
-    def agent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
+    def model_request(state: AgentState, config: RunnableConfig) -> tuple[Any, list[Any]]:
         _stop_if_cancelled(config)
         forms = state.get("forms") or []
         visible = visible_tools(forms)
@@ -103,58 +109,43 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
             runner.report("building the system prompt", forms[-1]["name"] if forms else "-", thread_id, exc)
             raise TurnBroken(f"{type(exc).__name__}: {exc}") from exc
         messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window)]
-        try:
-            # The run config carries the executor's callbacks and the thread id (in the metadata).
-            response = engine.models.bind(visible, forced).invoke(messages, config)
-        except Exception as exc:
-            raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
+        return engine.models.bind(visible, forced), messages
+
+    def after_model(response: Any) -> Command[Literal["tool", "__end__"]]:
         return Command(update={"messages": [response], "forced_tool": None}, goto=route_after_agent(response))
 
+    def agent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
+        model, messages = model_request(state, config)
+        try:
+            # The run config carries the executor's callbacks and the thread id (in the metadata).
+            response = model.invoke(messages, config)
+        except Exception as exc:
+            raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
+        return after_model(response)
+
+    async def aagent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
+        model, messages = model_request(state, config)
+        try:
+            response = await model.ainvoke(messages, config)
+        except Exception as exc:
+            raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
+        return after_model(response)
+
     def tool(state: AgentState, config: RunnableConfig) -> Command[Literal["agent", "give_up", "__end__"]]:
-        forms = state.get("forms") or []
-        turn = TurnContext(
-            number=state.get("turn", 1),
-            now=engine.clock(),
-            thread_id=config.get("configurable", {}).get("thread_id"),
-            new_id=engine.id_factory,
-            format_result=engine.format_result,
-        )
-        results: list[ToolMessage] = []
-        errors: list[str] = []
-        forced: str | None = None
-        direct = True
-        for call in _calls(state["messages"][-1]):
+        round_ = _ToolRound(engine, state, config)
+        for call in round_.calls:
             _stop_if_cancelled(config)
-            outcome = runner.run(forms, call.name, call.args, turn, config, visible_tools(forms))
-            forms = outcome.forms
-            forced = outcome.force_tool
-            direct = direct and outcome.return_direct and not outcome.is_error
-            if outcome.is_error:
-                errors.append(f"{call.name}: {outcome.message}")
-            results.append(
-                ToolMessage(
-                    content=outcome.message,
-                    tool_call_id=call.id,
-                    name=call.name,
-                    status="error" if outcome.is_error else "success",
-                    # A save the person has not been told about yet (a paused form resumed after it).
-                    artifact={_UNREPORTED: _saved_text(outcome.result)}
-                    if outcome.committed and not outcome.return_direct
-                    else None,
-                )
-            )
-        if direct and results:
-            _report_earlier_saves(state["messages"], results)
-        update = {
-            "messages": results,
-            "forms": forms,
-            "form": public_form(engine.tools, forms),
-            "forced_tool": forced,
-            "error_rounds": state.get("error_rounds", 0) + 1 if errors else 0,
-            "last_error": " ".join(errors) or None,
-            "stop": direct and bool(results),
-        }
-        return Command(update=update, goto=route_after_tool(update))
+            round_.add(call, runner.run(*round_.arguments(call, visible_tools)))
+        return round_.command(route_after_tool)
+
+    async def atool(
+        state: AgentState, config: RunnableConfig
+    ) -> Command[Literal["agent", "give_up", "__end__"]]:
+        round_ = _ToolRound(engine, state, config)
+        for call in round_.calls:
+            _stop_if_cancelled(config)
+            round_.add(call, await runner.arun(*round_.arguments(call, visible_tools)))
+        return round_.command(route_after_tool)
 
     def give_up(state: AgentState) -> dict[str, Any]:
         text = (
@@ -184,13 +175,85 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         return Command(update={**update, "messages": [confirmation]}, goto="tool")
 
     graph = StateGraph(AgentState)
-    graph.add_node("begin_turn", begin_turn)
-    graph.add_node("agent", agent)
-    graph.add_node("tool", tool)
-    graph.add_node("give_up", give_up)
+    # Each node names where it goes (a Command); with two bodies that is said here, not read from a hint.
+    graph.add_node("begin_turn", _both(begin_turn), destinations=("agent", "tool"))
+    graph.add_node("agent", _both(agent, aagent), destinations=("tool", END))
+    graph.add_node("tool", _both(tool, atool), destinations=("agent", "give_up", END))
+    graph.add_node("give_up", _both(give_up))
     graph.add_edge(START, "begin_turn")
     graph.add_edge("give_up", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def _both(func: Callable[..., Any], afunc: Callable[..., Awaitable[Any]] | None = None) -> RunnableCallable:
+    """A node with a sync and an async body. A node that does no I/O gets an async body running the sync
+    one in place: LangGraph would otherwise hand a sync node to a thread on the async path."""
+    if afunc is None:
+
+        async def afunc(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        functools.update_wrapper(afunc, func)
+    return RunnableCallable(func, afunc, name=func.__name__, trace=False)
+
+
+class _ToolRound:
+    """The tool calls of the model's last message, run one after the other against the form stack."""
+
+    def __init__(self, engine: Engine, state: AgentState, config: RunnableConfig) -> None:
+        self.engine = engine
+        self.state = state
+        self.config = config
+        self.forms = state.get("forms") or []
+        self.calls = _calls(state["messages"][-1])
+        self.turn = TurnContext(
+            number=state.get("turn", 1),
+            now=engine.clock(),
+            thread_id=config.get("configurable", {}).get("thread_id"),
+            new_id=engine.id_factory,
+            format_result=engine.format_result,
+        )
+        self.results: list[ToolMessage] = []
+        self.errors: list[str] = []
+        self.forced: str | None = None
+        self.direct = True
+
+    def arguments(self, call: _Call, visible_tools: VisibleTools) -> tuple[Any, ...]:
+        """What ``ToolRunner.run``/``arun`` take for ``call``, against the stack as it is now."""
+        return (self.forms, call.name, call.args, self.turn, self.config, visible_tools(self.forms))
+
+    def add(self, call: _Call, outcome: FormToolOutcome) -> None:
+        self.forms = outcome.forms
+        self.forced = outcome.force_tool
+        self.direct = self.direct and outcome.return_direct and not outcome.is_error
+        if outcome.is_error:
+            self.errors.append(f"{call.name}: {outcome.message}")
+        self.results.append(
+            ToolMessage(
+                content=outcome.message,
+                tool_call_id=call.id,
+                name=call.name,
+                status="error" if outcome.is_error else "success",
+                # A save the person has not been told about yet (a paused form resumed after it).
+                artifact={_UNREPORTED: _saved_text(outcome.result)}
+                if outcome.committed and not outcome.return_direct
+                else None,
+            )
+        )
+
+    def command(self, route: Callable[[dict[str, Any]], str]) -> Command:
+        if self.direct and self.results:
+            _report_earlier_saves(self.state["messages"], self.results)
+        update = {
+            "messages": self.results,
+            "forms": self.forms,
+            "form": public_form(self.engine.tools, self.forms),
+            "forced_tool": self.forced,
+            "error_rounds": self.state.get("error_rounds", 0) + 1 if self.errors else 0,
+            "last_error": " ".join(self.errors) or None,
+            "stop": self.direct and bool(self.results),
+        }
+        return Command(update=update, goto=route(update))
 
 
 def start_of_run(state: AgentState) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
-from converso.form_agent.dispatch import called_tool, run_tool_call
+from converso.form_agent.dispatch import arun_tool_call, called_tool, run_tool_call
 from converso.form_agent.form_tool import FormToolOutcome, TurnContext
 from converso.form_agent.state import FormSnapshot
 
@@ -93,19 +93,14 @@ class ToolRunner:
         config: RunnableConfig | None,
         visible_now: Sequence[BaseTool],
     ) -> FormToolOutcome:
-        """``run`` for an event loop: the call runs off the loop, and the loop waits for it at most
-        ``timeout`` seconds."""
+        """``run`` for an event loop: the loop waits for the call at most ``timeout`` seconds."""
         hooked = self._started(forms, name, arguments, turn, visible_now)
-        loop = asyncio.get_running_loop()
-        call = contextvars.copy_context().run
-        work = loop.run_in_executor(
-            self.pool,
-            lambda: call(
-                run_tool_call, self.tools, forms, name, arguments, turn, config, visible_now=visible_now
-            ),
+        # An async tool is awaited in place, a call that may block goes to the pool (see arun_tool_call).
+        work = arun_tool_call(
+            self.tools, forms, name, arguments, turn, config, visible_now=visible_now, pool=self.pool
         )
         try:
-            outcome = await asyncio.wait_for(work, self.timeout)
+            outcome = await (work if self.timeout is None else asyncio.wait_for(work, self.timeout))
         except TimeoutError:
             outcome = self._timed_out(forms, name)
         except Exception as exc:

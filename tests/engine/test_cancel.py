@@ -89,10 +89,10 @@ async def test_an_undone_first_turn_leaves_no_thread(make_executor) -> None:
 async def test_an_undone_turn_stops_before_the_tool_calls_of_the_answer_under_way(make_executor) -> None:
     form = CreateCompany()
     slow = SlowAnswer(call("CreateCompanyFinalize", {"confirm": True}))
-    executor, _ = make_executor([form], [*summary_script(), slow])
+    executor, _ = make_executor([form], [*summary_script(), slow, "Still here."])
     await executor.asend("t", "Add Acme, 250 people")
     await cancel_during(executor, "t", "yes", slow, if_abandoned="undo")
-    executor.close()  # waits for the cancelled turn to end
+    await executor.asend("t", "hello")  # runs once the undo is done
     assert form.ledger.writes == []
     assert executor.get_form("t")["state"] == "FILLED"
 
