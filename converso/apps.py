@@ -96,7 +96,7 @@ class AppOptions:
     journal_dir: Path | None = None
     journal_unmasked: bool = False
     max_concurrent_turns: int | None = None
-    """How many turns may run at once in this process (``converso serve`` raises the engine's default)."""
+    """How many turns may be in flight at once in this process (a back-pressure limit; None: no limit)."""
     system_prompt: str | None = None
     """The assistant's instructions (``--system-prompt``), replacing the engine's default ones."""
 

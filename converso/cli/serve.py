@@ -105,9 +105,10 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Turns run at once per worker (each waits for the model on a thread); more wait their turn.",
+            help="Turns in flight at once per worker, a back-pressure limit: a turn waiting for the model "
+            "is a task, not a thread; more wait their turn.",
         ),
-    ] = 256,
+    ] = 5_000,
     workers: Annotated[
         int,
         typer.Option(

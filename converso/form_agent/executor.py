@@ -422,6 +422,16 @@ class FormAgentExecutor:
         """The text the model reads for what ``tool`` returned (a form: what its commit returned)."""
         return render_result(result)
 
+    async def asettled(self, thread_id: str) -> None:
+        """Return once no turn of ``thread_id`` runs or waits in this executor: an undone turn has been
+        rolled back by then (a server holding a cross-process lock of the thread waits for this)."""
+
+        async def idle() -> None:
+            async with self._lock_for(thread_id):
+                pass
+
+        await self._on_loop(idle())
+
     # -- thread state ---------------------------------------------------------------------------------
 
     def get_form(self, thread_id: str) -> PublicForm | None:

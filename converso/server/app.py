@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -56,9 +56,13 @@ CONFIRM_TEXT = "Yes, save it."
 
 
 class ThreadAgent(Protocol):
-    """What the server needs from the engine (``FormAgentExecutor`` fulfils it)."""
+    """What the server needs from the engine (``FormAgentExecutor`` fulfils it). ``get_form`` and
+    ``reset_form`` may be sync or async; an ``aget_form``/``areset_form`` beside them is preferred.
+    ``asettled`` is needed for ``if_disconnected: "undo"``."""
 
-    def astream(self, thread_id: str, text: str) -> AsyncIterator[Any]: ...
+    def astream(self, thread_id: str, text: str, **options: Any) -> AsyncIterator[Any]: ...
+
+    async def asettled(self, thread_id: str) -> None: ...
 
     def get_form(self, thread_id: str) -> Any: ...
 
@@ -382,7 +386,7 @@ class ChatServer:
         elif isinstance(frame, OpenFrame):
             await self._open(session, frame.thread_id)
         elif isinstance(frame, MessageFrame):
-            await self._message(session, frame.text)
+            await self._message(session, frame.text, if_disconnected=frame.if_disconnected)
         elif isinstance(frame, ConfirmFrame):
             await self._message(session, CONFIRM_TEXT, confirm=frame.form)
         elif isinstance(frame, ResetFrame):
@@ -399,11 +403,10 @@ class ChatServer:
         except ThreadForbiddenError as exc:
             raise ProtocolError(ErrorCode.THREAD_FORBIDDEN, str(exc)) from None
         session.thread_id = claim.thread_id
-        form = await _call(self.agent.get_form, claim.thread_id) if claim.resumed else None
-        history_of = getattr(self.agent, "history", None)
+        form = await self._ask_agent("get_form", claim.thread_id) if claim.resumed else None
         history = (
-            await _call(history_of, claim.thread_id, HISTORY_IN_OPENED)
-            if claim.resumed and history_of
+            await self._ask_agent("history", claim.thread_id, HISTORY_IN_OPENED)
+            if claim.resumed and hasattr(self.agent, "history")
             else []
         )
         await self._send(
@@ -458,74 +461,111 @@ class ChatServer:
         for limiter, key, _, _ in checks:
             limiter.count(key)
 
-    async def _message(self, session: _Session, text: str, *, confirm: str | None = None) -> None:
+    async def _ask_agent(self, name: str, *args: Any) -> Any:
+        """The engine's async accessor (``a<name>``) when it has one, else its sync one off the loop."""
+        accessor = getattr(self.agent, f"a{name}", None)
+        if accessor is not None:
+            return await accessor(*args)
+        return await _call(getattr(self.agent, name), *args)
+
+    async def _message(
+        self,
+        session: _Session,
+        text: str,
+        *,
+        confirm: str | None = None,
+        if_disconnected: Literal["finish", "undo"] = "finish",
+    ) -> None:
         thread_id = self._require_thread(session)
         self._admit_turn(session, thread_id)
         session.messages += 1
-        options = {"confirm": confirm} if confirm else {}
+        options: dict[str, Any] = {"confirm": confirm} if confirm else {}
         async with self._turn(thread_id):
-            started = time.monotonic()
-            outcome, tool_errors = "ok", 0
+            if if_disconnected == "finish":
+                await self._relay(session, thread_id, self.agent.astream(thread_id, text, **options), confirm)
+                return
+            stream = self.agent.astream(thread_id, text, if_abandoned="undo", **options)
+            relay = asyncio.ensure_future(self._relay(session, thread_id, stream, confirm))
+            gone = asyncio.ensure_future(session.ws.wait_closed())
             try:
-                async for event in self.agent.astream(thread_id, text, **options):
-                    frame = event_frame(event)
-                    if frame["type"] == "error":
-                        outcome = "failed"
-                        log.warning(
-                            "turn failed on thread %s: %s",
-                            thread_id,
-                            frame["message"],
-                            extra={
-                                "event": "turn_failed",
-                                "thread_id": thread_id,
-                                "detail": frame["message"],
-                            },
-                        )
-                        frame["message"] = TURN_FAILED_TEXT
-                    elif frame["type"] == "tool":
-                        tool_errors += frame["is_error"]
-                        if frame["is_error"]:
-                            log.info(
-                                "tool %s failed on thread %s",
-                                frame["name"],
-                                thread_id,
-                                extra={"event": "tool_failed", "thread_id": thread_id, "tool": frame["name"]},
-                            )
-                        frame["activity"] = self._activity(frame["name"])
-                    elif frame["type"] in ("form", "reply"):
-                        frame["display"] = await self._display(frame["form"])
-                        if frame.get("failed"):
-                            frame["text"] = TURN_FAILED_TEXT
-                    await self._send(session.ws, frame)
-            except Exception:
-                outcome = "error"
-                log.exception(
-                    "turn raised on thread %s",
-                    thread_id,
-                    extra={"event": "turn_error", "thread_id": thread_id},
-                )
-                await self._send(
-                    session.ws,
-                    error_frame(
-                        ErrorCode.INTERNAL_ERROR, "The server failed while handling this message; retry it."
-                    ),
-                )
+                await asyncio.wait([relay, gone], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                log.info(
-                    "turn on thread %s: %s in %.0f ms",
-                    thread_id,
-                    outcome,
-                    (time.monotonic() - started) * 1000,
-                    extra={
-                        "event": "turn",
-                        "thread_id": thread_id,
-                        "connection": session.connection,
-                        "outcome": outcome,
-                        "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                        "tool_errors": tool_errors,
-                        "confirm": bool(confirm),
-                    },
-                )
+                gone.cancel()
+            if relay.done():
+                return relay.result()
+            # The client went away mid-turn: the turn is undone (its model request closed at once), and
+            # the thread's lock is held until the undo is written, so no other worker starts a turn first.
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            await self.agent.asettled(thread_id)
+
+    async def _relay(
+        self, session: _Session, thread_id: str, stream: AsyncIterator[Any], confirm: str | None
+    ) -> None:
+        """The turn's events to the client, as frames; the turn's outcome to the log."""
+        started = time.monotonic()
+        outcome, tool_errors = "ok", 0
+        try:
+            async for event in stream:
+                frame = event_frame(event)
+                if frame["type"] == "error":
+                    outcome = "failed"
+                    log.warning(
+                        "turn failed on thread %s: %s",
+                        thread_id,
+                        frame["message"],
+                        extra={
+                            "event": "turn_failed",
+                            "thread_id": thread_id,
+                            "detail": frame["message"],
+                        },
+                    )
+                    frame["message"] = TURN_FAILED_TEXT
+                elif frame["type"] == "tool":
+                    tool_errors += frame["is_error"]
+                    if frame["is_error"]:
+                        log.info(
+                            "tool %s failed on thread %s",
+                            frame["name"],
+                            thread_id,
+                            extra={"event": "tool_failed", "thread_id": thread_id, "tool": frame["name"]},
+                        )
+                    frame["activity"] = self._activity(frame["name"])
+                elif frame["type"] in ("form", "reply"):
+                    frame["display"] = await self._display(frame["form"])
+                    if frame.get("failed"):
+                        frame["text"] = TURN_FAILED_TEXT
+                await self._send(session.ws, frame)
+        except Exception:
+            outcome = "error"
+            log.exception(
+                "turn raised on thread %s",
+                thread_id,
+                extra={"event": "turn_error", "thread_id": thread_id},
+            )
+            await self._send(
+                session.ws,
+                error_frame(
+                    ErrorCode.INTERNAL_ERROR, "The server failed while handling this message; retry it."
+                ),
+            )
+        finally:
+            log.info(
+                "turn on thread %s: %s in %.0f ms",
+                thread_id,
+                outcome,
+                (time.monotonic() - started) * 1000,
+                extra={
+                    "event": "turn",
+                    "thread_id": thread_id,
+                    "connection": session.connection,
+                    "outcome": outcome,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                    "tool_errors": tool_errors,
+                    "confirm": bool(confirm),
+                },
+            )
 
     async def _display(self, form: Any) -> Any:
         # The labels come from the engine (the form's declarations); a linked record's name may need a
@@ -544,8 +584,8 @@ class ChatServer:
         if self._draining:
             raise ProtocolError(ErrorCode.SHUTTING_DOWN, "The server is shutting down; reconnect and resend.")
         async with self._turn(thread_id):
-            await _call(self.agent.reset_form, thread_id)
-            form = await _call(self.agent.get_form, thread_id)
+            await self._ask_agent("reset_form", thread_id)
+            form = await self._ask_agent("get_form", thread_id)
         await self._send(
             session.ws, {"type": "form", "form": to_jsonable(form), "display": await self._display(form)}
         )

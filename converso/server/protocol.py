@@ -78,6 +78,8 @@ class OpenFrame(_Frame):
 class MessageFrame(_Frame):
     type: Literal["message"]
     text: Annotated[str, Field(min_length=1)]
+    # What happens to the turn if the connection drops before its reply: kept, or undone at once.
+    if_disconnected: Literal["finish", "undo"] = "finish"
 
 
 class ResetFrame(_Frame):

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from converso.cli import app
 from converso.form_agent import FormAgentExecutor
+from converso.testing.held_model import HeldModelServer
 from converso.testing.openai_server import ScriptedOpenAIServer, call, delay, text, tool_calls
 from crm_tools.store import open_backend
 
@@ -29,7 +30,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def spawn_chat(server: ScriptedOpenAIServer, data_dir: Path, *args: str) -> pexpect.spawn:
+def spawn_chat(server: ScriptedOpenAIServer | HeldModelServer, data_dir: Path, *args: str) -> pexpect.spawn:
     return pexpect.spawn(
         CONVERSO,
         [
@@ -249,3 +250,21 @@ def test_an_unknown_model_provider_is_reported_at_start(data_dir: Path) -> None:
         assert result.exit_code == 2, result.output
         assert "The model settings do not work: unknown model provider 'antropic'" in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_ctrl_c_closes_the_model_request_and_the_next_message_reaches_the_model(data_dir: Path) -> None:
+    # The first answer is held and never released: the next message can only be answered if Ctrl-C
+    # really stopped the turn, rather than leaving it to wait for the model in the background.
+    with HeldModelServer("Hello again.", hold=1) as server:
+        child = spawn_chat(server, data_dir, "--thread", "t-held")
+        expect_prompt(child)
+        child.sendline("hello")
+        assert server.wait_for_requests(1)
+        child.sendintr()
+        after_cancel = expect_prompt(child)
+        assert server.wait_for_drops(1)
+        answered = say(child, "are you there?")
+        quit_chat(child)
+    assert "nothing from this message was kept" in after_cancel
+    assert "Hello again." in answered
+    assert server.requests == 2
