@@ -85,6 +85,10 @@ class HeldModelServer:
         assert self._server is not None and self._released is not None
         self._server.close()
         self._released.set()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def __enter__(self) -> HeldModelServer:
         return self.start()
@@ -131,7 +135,7 @@ class HeldModelServer:
         try:
             while await self._request(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
             self._count("open_connections", -1)
@@ -193,6 +197,8 @@ class HeldModelServer:
         if gone.done():
             return False
         gone.cancel()
+        # The reader is free for the next request only once the watching read has really stopped.
+        await asyncio.wait([gone])
         return True
 
 
