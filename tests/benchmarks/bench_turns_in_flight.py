@@ -135,7 +135,9 @@ def main() -> int:
             completed, errors, wall, most = asyncio.run(turns_in_flight(app.agent, args.turns))
         finally:
             app.close()
-        print(f"== {args.turns} turns at once in one process, the model answering each after {args.model_s:g} s")
+        print(
+            f"== {args.turns} turns at once in one process, the model answering each after {args.model_s:g} s"
+        )
         print(f"completed: {completed}  errors: {len(errors)}")
         for error in errors[:5]:
             print("  ", error)
