@@ -504,6 +504,7 @@ class FormAgentExecutor:
         while self._running:
             await asyncio.wait(list(self._running))
         await self._checkpointer.close()
+        await self.models.aclose_loop()
 
     def __enter__(self) -> FormAgentExecutor:
         return self

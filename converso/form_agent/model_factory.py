@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import os
 import threading
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -21,6 +24,14 @@ DEFAULT_MAX_RETRIES = 2
 
 class ModelConfigurationError(ValueError):
     """The model cannot be built from the configuration given."""
+
+
+@dataclass
+class _Built:
+    model: BaseChatModel
+    bound: dict[tuple[tuple[str, ...], str | None], Runnable[LanguageModelInput, AIMessage]] = field(
+        default_factory=dict
+    )
 
 
 class ModelFactory:
@@ -57,8 +68,14 @@ class ModelFactory:
         self.max_retries = max_retries
         self.temperature = temperature
         self.options = options
-        self._model: BaseChatModel | None = model if isinstance(model, BaseChatModel) else None
-        self._bound: dict[tuple[tuple[str, ...], str | None], Runnable[LanguageModelInput, AIMessage]] = {}
+        # A model built here from configuration is built again for each event loop that calls it: an
+        # async HTTP client's connections belong to the loop that opened them, and a FormAgentExecutor
+        # runs its turns on a loop of its own. A BaseChatModel given is used as is, on every loop.
+        self._given_built = _Built(model) if isinstance(model, BaseChatModel) else None
+        self._outside_loops: _Built | None = None
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Built] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     @property
@@ -104,14 +121,35 @@ class ModelFactory:
         or an option the provider does not take, rather than at the first message. The model itself is
         built at first use (an executor opened only to read its threads needs no credentials)."""
         provider = self.provider
-        if provider is not None and self._model is None:
+        if provider is not None and self._given_built is None:
             self._provider_options(provider)
 
     def chat_model(self) -> BaseChatModel:
+        return self._built().model
+
+    def _built(self) -> _Built:
+        if self._given_built is not None:
+            return self._given_built
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         with self._lock:
-            if self._model is None:
-                self._model = self._build()
-            return self._model
+            built = self._outside_loops if loop is None else self._per_loop.get(loop)
+            if built is None:
+                built = _Built(self._build(async_client=loop is not None))
+                if loop is None:
+                    self._outside_loops = built
+                else:
+                    self._per_loop[loop] = built
+            return built
+
+    async def aclose_loop(self) -> None:
+        """Close the HTTP client the model built for the running loop opened (a closing executor's)."""
+        built = self._per_loop.pop(asyncio.get_running_loop(), None)
+        client = getattr(built.model, "http_async_client", None) if built else None
+        if client is not None:
+            await client.aclose()
 
     def bind(
         self, tools: Sequence[BaseTool], tool_choice: str | None = None
@@ -123,23 +161,24 @@ class ModelFactory:
                 f"forced tool {tool_choice!r} is not among the tools offered: {', '.join(names)}"
             )
         key = (names, tool_choice)
-        bound = self._bound.get(key)
+        built = self._built()
+        bound = built.bound.get(key)
         if bound is None:
-            model = self.chat_model()
+            model = built.model
             if not tools:
                 bound = model
             elif tool_choice is None:
                 bound = model.bind_tools(list(tools))
             else:
                 bound = model.bind_tools(list(tools), tool_choice=tool_choice)
-            self._bound[key] = bound
+            built.bound[key] = bound
         return bound
 
-    def _build(self) -> BaseChatModel:
+    def _build(self, *, async_client: bool = False) -> BaseChatModel:
         provider = self.provider
         if provider is not None:
             return self._build_provider(provider)
-        return self._build_openai()
+        return self._build_openai(async_client=async_client)
 
     def _build_provider(self, provider: str) -> BaseChatModel:
         from langchain.chat_models import init_chat_model
@@ -176,7 +215,7 @@ class ModelFactory:
             options[option] = value
         return options
 
-    def _build_openai(self) -> BaseChatModel:
+    def _build_openai(self, *, async_client: bool = False) -> BaseChatModel:
         from langchain_openai import ChatOpenAI
 
         name = self.model_name.removeprefix("openai:")
@@ -191,6 +230,16 @@ class ModelFactory:
         options: dict[str, Any] = {"stream_usage": True, **self.options}
         if self.temperature is not None:
             options["temperature"] = self.temperature
+        if async_client and "http_async_client" not in options:
+            import httpx
+
+            # A client of this loop's own (langchain-openai shares one per base URL across loops). Its
+            # pool has no cap on connections: a worker's turns in flight each wait on one model request
+            # (the default cap, 1,000, would queue the rest of them behind it).
+            options["http_async_client"] = httpx.AsyncClient(
+                timeout=DEFAULT_TIMEOUT if self.timeout is None else self.timeout,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            )
         # Token usage comes in the last chunk of a stream only when asked for (stream_usage).
         return ChatOpenAI(
             model=name,
