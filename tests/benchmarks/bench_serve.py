@@ -21,8 +21,9 @@ Two scenarios, because "500 concurrent conversations" does not say how fast thei
   arrives. This is a throughput test: it needs about 1,500 turns/s of CPU, which the benchmark puts
   next to the cost of a bare LangGraph run of the same shape (the named baseline).
 
-The model sleeps with ``time.sleep`` on the turn's worker thread, as a real synchronous HTTP call
-to an LLM blocks it: the engine runs each turn on a thread (``--max-concurrent-turns`` of them).
+The model waits with ``asyncio.sleep`` on the executor's event loop, as an async HTTP call to an LLM
+waits: each turn in flight is a task. CPU per turn is put next to a bare LangGraph run of the same shape
+(agent → tool → agent, SQLite checkpointer), sync and async, measured in the same run (target <= 1.5x).
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def _policy_model(sleep_s: float) -> Any:
             self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
         ) -> ChatResult:
             time.sleep(sleep_s)
+            return ChatResult(generations=[ChatGeneration(message=self._decide(messages, kwargs))])
+
+        async def _agenerate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> ChatResult:
+            await asyncio.sleep(sleep_s)
             return ChatResult(generations=[ChatGeneration(message=self._decide(messages, kwargs))])
 
         def _decide(self, messages: list[Any], kwargs: dict[str, Any]) -> AIMessage:
@@ -430,6 +437,7 @@ SCENARIOS = {
 }
 
 TARGET_P99_MS = 50.0
+TARGET_CPU_RATIO = 1.5
 
 
 @dataclasses.dataclass
@@ -551,9 +559,20 @@ async def run_scenario(args: argparse.Namespace, scenario: Scenario) -> Measured
     return measured
 
 
-def langgraph_floor_ms(runs: int = 1500) -> float:
+def langgraph_floor_ms(runs: int = 1500, *, asynchronous: bool = False) -> float:
     """CPU per run of a bare two-node LangGraph graph (agent → tool → agent, three steps, the shape of an
-    average turn here) with a SQLite checkpointer: the least any turn of this design can cost."""
+    average turn here) with a SQLite checkpointer: the least any turn of this design can cost.
+    ``asynchronous``: async nodes, ``astream`` and LangGraph's AsyncSqliteSaver (aiosqlite), the path
+    converso's turns take (its own SQLite saver runs in place instead); else sync nodes, ``stream`` and
+    SqliteSaver. Either is run in a thread of its own, with a loop of its own for the async one."""
+    result: list[float] = []
+    worker = threading.Thread(target=lambda: result.append(_floor_ms(runs, asynchronous)))
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def _floor_ms(runs: int, asynchronous: bool) -> float:
     import sqlite3
     from typing import Annotated, TypedDict
 
@@ -575,43 +594,113 @@ def langgraph_floor_ms(runs: int = 1500) -> float:
     def tool(state: Any) -> Command:
         return Command(update={"messages": [ToolMessage("ok", tool_call_id="call")]}, goto="agent")
 
+    async def aagent(state: Any) -> Command:
+        return agent(state)
+
+    async def atool(state: Any) -> Command:
+        return tool(state)
+
     graph = StateGraph(State)
-    graph.add_node("agent", agent)
-    graph.add_node("tool", tool)
+    graph.add_node("agent", aagent if asynchronous else agent, destinations=("tool", END))
+    graph.add_node("tool", atool if asynchronous else tool, destinations=("agent",))
     graph.add_edge(START, "agent")
     folder = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    connection = sqlite3.connect(folder / "floor.sqlite", check_same_thread=False)
+    path = folder / "floor.sqlite"
+    connection = sqlite3.connect(path, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    saver = SqliteSaver(connection)
-    saver.setup()
-    compiled = graph.compile(checkpointer=saver)
+    if not asynchronous:
+        saver = SqliteSaver(connection)
+        saver.setup()
+        compiled = graph.compile(checkpointer=saver)
 
-    def run(index: int) -> None:
-        # 500 threads, three runs each: the histories grow as in the benchmark's conversations.
-        config = {"configurable": {"thread_id": f"t{index % 500}"}}
-        for _ in compiled.stream(
-            {"messages": [HumanMessage("hi")]}, config, stream_mode=["updates", "values"], durability="exit"
-        ):
-            pass
+        def run(index: int) -> None:
+            # 500 threads, three runs each: the histories grow as in the benchmark's conversations.
+            config = {"configurable": {"thread_id": f"t{index % 500}"}}
+            for _ in compiled.stream(
+                {"messages": [HumanMessage("hi")]},
+                config,
+                stream_mode=["updates", "values"],
+                durability="exit",
+            ):
+                pass
 
-    for index in range(100):
-        run(runs + index)
-    started = time.process_time()
-    for index in range(runs):
-        run(index)
-    spent = time.process_time() - started
+        for index in range(100):
+            run(runs + index)
+        started = time.process_time()
+        for index in range(runs):
+            run(index)
+        spent = time.process_time() - started
+        connection.close()
+        return spent / runs * 1000
     connection.close()
-    return spent / runs * 1000
+
+    async def measure() -> float:
+        import aiosqlite
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with aiosqlite.connect(path) as conn:
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            saver = AsyncSqliteSaver(conn)
+            await saver.setup()
+            compiled = graph.compile(checkpointer=saver)
+
+            async def run(index: int) -> None:
+                config = {"configurable": {"thread_id": f"t{index % 500}"}}
+                async for _ in compiled.astream(
+                    {"messages": [HumanMessage("hi")]},
+                    config,
+                    stream_mode=["updates", "values"],
+                    durability="exit",
+                ):
+                    pass
+
+            for index in range(100):
+                await run(runs + index)
+            started = time.process_time()
+            for index in range(runs):
+                await run(index)
+            return (time.process_time() - started) / runs * 1000
+
+    return asyncio.run(measure())
 
 
-def explain_instant(args: argparse.Namespace, measured: Measured | None) -> None:
+@dataclasses.dataclass(frozen=True)
+class Floors:
+    sync_ms: float
+    async_ms: float
+
+
+def measure_floors() -> Floors:
+    return Floors(langgraph_floor_ms(), langgraph_floor_ms(asynchronous=True))
+
+
+def report_cpu(floors: Floors, runs: dict[str, list[Measured | None]]) -> None:
+    """CPU per turn of each scenario against the bare LangGraph runs (target <= 1.5x)."""
+    print(
+        f"== CPU per turn against a bare LangGraph run of the same shape (3 steps, SQLite checkpointer, "
+        f"nothing else), measured in this run: sync {floors.sync_ms:.2f} ms, async {floors.async_ms:.2f} ms; "
+        f"target <= {TARGET_CPU_RATIO:g}x"
+    )
+    for name, measured in runs.items():
+        done = [m for m in measured if m is not None]
+        if not done:
+            continue
+        cpu = statistics.mean(m.cpu_ms_per_turn for m in done)
+        print(
+            f"{name}: converso serve {cpu:.2f} ms per turn (mean of the runs' server CPU per turn) = "
+            f"{cpu / floors.sync_ms:.2f}x the bare sync run, {cpu / floors.async_ms:.2f}x the bare async run"
+        )
+    print()
+
+
+def explain_instant(args: argparse.Namespace, measured: Measured | None, floors: Floors) -> None:
     """What the instant-replies scenario asks of the CPU, against the bare LangGraph floor."""
     calls = sum(CALLS_PER_TURN)
     model_s = calls * args.model_ms / 1000
     needed = args.conversations * len(CALLS_PER_TURN) / model_s
     budget_ms = 2 * 1000 / needed
-    floor = langgraph_floor_ms()
+    floor = floors.sync_ms
     print("== what instant replies ask of 2 cores")
     print(
         f"each conversation spends {model_s:.1f} s in {calls} model calls; for {args.conversations} of them to "
@@ -637,8 +726,11 @@ async def main_async(args: argparse.Namespace) -> int:
     for name in names:
         runs[name] = [await run_scenario(args, SCENARIOS[name]) for _ in range(args.runs)]
     last_instant = (runs.get("instant") or [None])[-1]
-    if "instant" in runs and not args.stub_engine:
-        explain_instant(args, last_instant)
+    if not args.stub_engine:
+        floors = measure_floors()
+        report_cpu(floors, runs)
+        if "instant" in runs:
+            explain_instant(args, last_instant, floors)
     print(
         f"== against the target (p99 added <= {TARGET_P99_MS:g} ms, 0 errors; {args.workers} worker(s); "
         f"p50/p99 over the turns of all {args.runs} run(s))"
