@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -229,8 +229,15 @@ def serve(
         # collector only finds cycles, and later is as good as sooner for those.
         gc.set_threshold(*SERVER_GC_THRESHOLDS)
         label = f" (worker {index + 1} of {workers}, pid {os.getpid()})" if workers > 1 else ""
+        server = ChatServer(built.agent, config)
         try:
-            asyncio.run(_serve(ChatServer(built.agent, config), console, label))
+            run_on_loop = getattr(built.agent, "run_on_loop", None)
+            if run_on_loop is None:
+                asyncio.run(_serve(server, console, label))
+            else:
+                # The engine's turns run on a loop of its own: serving the connections there too hands
+                # each turn's events to its connection without crossing threads.
+                _serve_on_the_turns_loop(built.agent.loop, run_on_loop, server, console, label)
         finally:
             built.close()
 
@@ -442,12 +449,35 @@ def _run_child(run_worker: Callable[[int], None], index: int, supervisor: int) -
     return WORKER_BOOT_FAILED if code and not _listening.is_set() else code
 
 
-async def _serve(server: ChatServer, console: Console, label: str = "") -> None:
+def _serve_on_the_turns_loop(
+    loop: asyncio.AbstractEventLoop,
+    run_on_loop: Callable[[Any], Any],
+    server: ChatServer,
+    console: Console,
+    label: str,
+) -> None:
+    """``_serve`` on another thread's loop; SIGINT and SIGTERM, which only the main thread handles, stop it."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    previous = {
+        sig: signal.signal(sig, lambda _signum, _frame: loop.call_soon_threadsafe(stop.set))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        run_on_loop(_serve(server, console, label, stop))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+async def _serve(
+    server: ChatServer, console: Console, label: str = "", stop: asyncio.Event | None = None
+) -> None:
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
     try:
         await server.start()
     except OSError as exc:

@@ -319,9 +319,11 @@ class FormAgentExecutor:
                 with contextlib.suppress(concurrent.futures.CancelledError):
                     running.result()
 
-    def _start(self, turn: _Turn) -> concurrent.futures.Future[None]:
+    def _start(self, turn: _Turn) -> concurrent.futures.Future[None] | asyncio.Task[None]:
         if self._closed:
             raise RuntimeError("this FormAgentExecutor is closed")
+        if self._turns.on_loop_thread():
+            return asyncio.ensure_future(self._run(turn))  # a caller on the turns' loop: no hand-over
         return self._turns.submit(self._run(turn))
 
     async def _run(self, turn: _Turn) -> None:
@@ -421,6 +423,18 @@ class FormAgentExecutor:
     def format_tool_result(self, tool: BaseTool, result: Any) -> str:
         """The text the model reads for what ``tool`` returned (a form: what its commit returned)."""
         return render_result(result)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the turns run on. Code running there (``run_on_loop``) calls ``astream`` and the
+        other async methods without handing anything to another thread."""
+        return self._turns.loop
+
+    def run_on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the turns' loop and wait for its result (from any other thread):
+        ``converso serve`` runs its WebSocket server there, so each turn's events reach the connection
+        without crossing threads."""
+        return self._turns.run(coroutine)
 
     async def asettled(self, thread_id: str) -> None:
         """Return once no turn of ``thread_id`` runs or waits in this executor: an undone turn has been
@@ -602,11 +616,21 @@ class _Turn:
 
     def settle(self, loop: asyncio.AbstractEventLoop) -> None:
         self.settled_by_consumer = True
+        if _running_loop() is loop:
+            self.settled.set()
+            return
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self.settled.set)
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 # The checkpoint metadata key marking the checkpoint a turn wrote (see FormAgentExecutor._roll_back).

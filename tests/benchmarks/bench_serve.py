@@ -407,6 +407,9 @@ def serve_command(port: int, data: Path, args: argparse.Namespace) -> list[str]:
         "2000",
         "--max-connections-per-key",
         "2000",
+        # Every conversation connects within 5 s (typing) or at once (instant): all may wait for auth.
+        "--max-unauthenticated",
+        "2000",
         *(["--max-concurrent-turns", str(args.max_concurrent_turns)] if args.max_concurrent_turns else []),
         "--workers",
         str(args.workers),

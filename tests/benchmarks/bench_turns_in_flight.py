@@ -131,17 +131,23 @@ def main() -> int:
         base_url = f"http://127.0.0.1:{port}/v1"
         threads_before = os_threads()
         app = build_agent(base_url, data, max(args.turns, 1000))
+        cpu_before = time.process_time()
         try:
             completed, errors, wall, most = asyncio.run(turns_in_flight(app.agent, args.turns))
         finally:
             app.close()
+        cpu = time.process_time() - cpu_before
         print(
             f"== {args.turns} turns at once in one process, the model answering each after {args.model_s:g} s"
         )
         print(f"completed: {completed}  errors: {len(errors)}")
         for error in errors[:5]:
             print("  ", error)
-        print(f"wall time: {wall:.2f} s (the model alone: {args.model_s:g} s)")
+        print(
+            f"wall time: {wall:.2f} s (the model alone: {args.model_s:g} s); CPU of this process "
+            f"{cpu:.1f} s, {cpu / max(args.turns, 1) * 1000:.1f} ms per turn (load before: "
+            f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])})"
+        )
         print(
             f"threads of this process: {threads_before} before the app, at most {most} while the turns ran "
             f"(Python threads now: {threading.active_count()})"
