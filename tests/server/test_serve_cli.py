@@ -215,9 +215,12 @@ class StderrLines:
 
 
 def gone(pid: int) -> bool:
-    """Dead: its sockets are closed (a zombie until its parent reaps it, or reaped)."""
+    """Dead: its sockets are closed (a zombie until its parent reaps it, or reaped). A process's files
+    close with its last thread, and a worker has threads besides its main one (the turns' loop): every
+    one of them must have exited."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        return all((task / "stat").read_text().split(")")[-1].split()[0] in ("Z", "X") for task in tasks)
     except FileNotFoundError:
         return True
 
