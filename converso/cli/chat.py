@@ -94,8 +94,8 @@ class ChatSession:
 
     def run(self) -> None:
         self.console.print(
-            f"[bold]converso chat[/bold] · thread [cyan]{self.thread_id}[/cyan] "
-            f"(resume with --thread {self.thread_id}) · /help for commands"
+            f"[bold]converso chat[/bold] · thread [cyan]{escape(self.thread_id)}[/cyan] "
+            f"(resume with --thread {escape(self.thread_id)}) · /help for commands"
         )
         self._show_history()
         self._show_form(self.app.agent.get_form(self.thread_id))
@@ -140,7 +140,7 @@ class ChatSession:
         elif command == "/reset":
             dropped = self.app.agent.reset_form(self.thread_id)
             self.console.print(
-                f"[dim]dropped {dropped['name']}[/dim]" if dropped else "[dim]no form to drop[/dim]"
+                f"[dim]dropped {escape(dropped['name'])}[/dim]" if dropped else "[dim]no form to drop[/dim]"
             )
             self._show_form(self.app.agent.get_form(self.thread_id))
         elif command == "/new":
@@ -148,7 +148,7 @@ class ChatSession:
             self.console.print(f"[dim]new conversation: thread {self.thread_id}[/dim]")
         else:
             self.console.print(
-                f"[red]Unknown command {command}.[/red] Commands: /help /forms /reset /new /quit"
+                f"[red]Unknown command {escape(command)}.[/red] Commands: /help /forms /reset /new /quit"
             )
         return True
 
@@ -313,7 +313,7 @@ def chat(
         ChatSession(built, console, thread or uuid.uuid4().hex[:12], recorder).run()
         if recorder is not None:
             recorder.save()
-            console.print(f"[dim]cassette written to {record}[/dim]")
+            console.print(f"[dim]cassette written to {escape(str(record))}[/dim]")
     finally:
         built.close()
 
