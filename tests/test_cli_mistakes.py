@@ -232,3 +232,14 @@ def test_a_port_out_of_range_is_a_usage_error() -> None:
     assert code == 2 and "Traceback" not in output and "--port" in output and "65535" in output
     code, output = run(crm_env_app, "serve", "--api-key", "k", "--port", "-1")
     assert code == 2 and "Traceback" not in output and "greater than or equal to 0" in output
+
+
+def test_serve_with_an_unreachable_postgresql_state_says_so(tmp_path: Path) -> None:
+    state = "postgresql://postgres:secret@127.0.0.1:9/x"
+    code, output = run(
+        converso_app, "serve", "--client-key", "k", *MODEL, "--data-dir", str(tmp_path), "--state", state
+    )
+    assert_clear_error(
+        code, output, "--state: cannot reach PostgreSQL at postgresql://postgres:***@127.0.0.1:9/x"
+    )
+    assert "secret" not in output

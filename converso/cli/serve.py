@@ -175,6 +175,7 @@ def serve(
     if journal is not None:
         writable_folder(journal, "--journal")
     if _is_postgres(state):
+        _require_postgres(state)
         checkpointer, owners_url = state, state
     else:
         if state and "://" in state:
@@ -248,6 +249,20 @@ def serve(
         code = _supervise(workers, run_worker, console)
         if code:
             raise typer.Exit(code)
+
+
+def _require_postgres(url: str) -> None:
+    """Fail at once, in one sentence, when --state names a PostgreSQL that cannot be reached (the pools
+    would otherwise retry for 30 s and end in a traceback)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        cause = " ".join(str(exc).split()).rstrip(".?")
+        raise CliError(f"--state: cannot reach PostgreSQL at {where}: {cause}.", exit_code=1) from exc
 
 
 def _use_wal(path: Path) -> None:
