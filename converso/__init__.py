@@ -24,6 +24,7 @@ from converso.form_agent import (
     ToolEvent,
     TurnContext,
     filter_active_tools,
+    offered_tools,
 )
 
 __version__ = "0.1.0"
@@ -53,4 +54,5 @@ __all__ = [
     "TurnContext",
     "__version__",
     "filter_active_tools",
+    "offered_tools",
 ]

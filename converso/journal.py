@@ -4,7 +4,8 @@ One file per thread (``<dir>/<thread_id>.jsonl``), one JSON object per line, eac
 ``thread_id`` and ``event``:
 
 - ``user``: the user's text;
-- ``model_call``: model name, latency, token usage (input/output/total) when the provider reports it;
+- ``model_call``: model name, latency, token usage (input/output/total, and the input tokens read from
+  the provider's prompt cache) when the provider reports it;
 - ``tool_call``: tool name, duration of the call, bounded previews of the arguments and result, ``ok``;
 - ``form``: a transition of the active form (name, state before and after, missing fields);
 - ``reply`` and ``error``: how the turn ended.
@@ -142,17 +143,22 @@ def _usage(response: LLMResult) -> dict[str, int] | None:
             message = getattr(generation, "message", None)
             usage = getattr(message, "usage_metadata", None)
             if usage:
+                details = usage.get("input_token_details") or {}
                 return {
                     "input_tokens": usage.get("input_tokens", 0),
                     "output_tokens": usage.get("output_tokens", 0),
                     "total_tokens": usage.get("total_tokens", 0),
+                    # Prompt tokens the provider served from its prompt cache (billed at a fraction).
+                    "cache_read_tokens": details.get("cache_read") or 0,
                 }
     token_usage = (response.llm_output or {}).get("token_usage")
     if token_usage:
+        details = token_usage.get("prompt_tokens_details") or {}
         return {
             "input_tokens": token_usage.get("prompt_tokens", 0),
             "output_tokens": token_usage.get("completion_tokens", 0),
             "total_tokens": token_usage.get("total_tokens", 0),
+            "cache_read_tokens": details.get("cached_tokens") or 0,
         }
     return None
 

@@ -62,20 +62,20 @@ CONVERSATION = [
 ]
 SCRIPT: list[Any] = [
     {"tool_calls": [{"name": "CreateCompanyStart", "args": {}}]},
-    {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {}}]},
+    {"tool_calls": [{"name": "FormUpdate", "args": {}}]},
     "Happy to. What is the company called?",
     {"tool_calls": [{"name": "CreateCompanyStart", "args": {}}]},
-    {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {}}]},
+    {"tool_calls": [{"name": "FormUpdate", "args": {}}]},
     "Sure. What is the company's name?",
     {
         "tool_calls": [
             {
-                "name": "CreateCompanyUpdate",
+                "name": "FormUpdate",
                 "args": {"name": "Analytical Engines Ltd", "domain": "analytical.example", "employees": 12},
             }
         ]
     },
-    {"tool_calls": [{"name": "CreateCompanyFinalize", "args": {"confirm": True}}]},
+    {"tool_calls": [{"name": "FormFinalize", "args": {"confirm": True}}]},
 ]
 
 

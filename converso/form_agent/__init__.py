@@ -1,7 +1,7 @@
 """The form engine: FormTool state machine, FormReset, the FormAgentExecutor graph and its model factory."""
 
 from converso.form_agent.checkpoint import open_checkpointer
-from converso.form_agent.dispatch import filter_active_tools, public_form, run_tool_call
+from converso.form_agent.dispatch import filter_active_tools, offered_tools, public_form, run_tool_call
 from converso.form_agent.executor import FormAgentExecutor
 from converso.form_agent.form_tool import (
     FormContext,
@@ -49,6 +49,7 @@ __all__ = [
     "compact_json_schema",
     "filter_active_tools",
     "history_window",
+    "offered_tools",
     "open_checkpointer",
     "public_form",
     "run_tool_call",

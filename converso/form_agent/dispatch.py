@@ -1,4 +1,4 @@
-"""Which tools the model sees in a given form state, and running one tool call against the form stack.
+"""The tools the model is offered, and running one tool call against the form stack.
 
 This is the seam between the pure FormTool state machine and the graph: no model, no checkpointer.
 """
@@ -19,7 +19,10 @@ from langchain_core.runnables.config import get_callback_manager_for_config
 from langchain_core.tools import BaseTool, StructuredTool, Tool
 from pydantic import ValidationError
 
+from converso.form_agent.active_form import FormFinalize, FormUpdate
 from converso.form_agent.form_tool import (
+    FORM_FINALIZE,
+    FORM_UPDATE,
     MODEL_FIXABLE_ERRORS,
     FormTool,
     FormToolOutcome,
@@ -30,47 +33,31 @@ from converso.form_agent.reset import FormReset
 from converso.form_agent.state import FormSnapshot, FormToolState, PublicForm, active_form
 
 
-def filter_active_tools(tools: Sequence[BaseTool], forms: list[FormSnapshot]) -> list[BaseTool]:
-    """The tools the model may call now: each form as its Start, Update or Finalize and Update variants,
-    FormReset only while a form is open, and every other tool unchanged (side questions work mid-form).
-    Forms that are open but interrupted are hidden until they resume."""
-    top = active_form(forms)
-    open_names = {snapshot["name"] for snapshot in forms}
-    visible: list[BaseTool] = []
+def offered_tools(tools: Sequence[BaseTool]) -> list[BaseTool]:
+    """The tools the model is offered, the same in every state: each form as its Start tool, FormUpdate and
+    FormFinalize (which act on the active form), FormReset, and every other tool, in the order given.
+    A call that does not fit the state (FormFinalize with nothing filled, a Start of a form already open)
+    is refused with a message saying what to do instead. Unchanging definitions in an unchanging order
+    keep the prompt's prefix byte-identical from call to call, so a provider can cache it."""
+    offered: list[BaseTool] = []
     for tool in tools:
         if isinstance(tool, FormTool):
-            if top is not None and tool.name == top["name"]:
-                visible.extend(tool.variants(FormToolState(top["state"])))
-            elif tool.name not in open_names:
-                visible.append(tool.variant(FormToolState.INACTIVE))
+            offered.append(tool.variant(FormToolState.INACTIVE))
         elif isinstance(tool, FormReset):
-            if top is not None:
-                visible.append(tool)
+            offered.extend(ACTIVE_FORM_TOOLS)
+            offered.append(tool)
         else:
-            visible.append(tool)
-    return visible
+            offered.append(tool)
+    return offered
 
 
-class VisibleTools:
-    """``filter_active_tools`` for one tool list, remembered per shape of the form stack (which forms are
-    open, and the state of the active one): every model call and every tool call asks, and a conversation
-    goes through the same few shapes again and again."""
+ACTIVE_FORM_TOOLS: tuple[BaseTool, ...] = (FormUpdate(), FormFinalize())
 
-    _MAX_SHAPES = 256
 
-    def __init__(self, tools: Sequence[BaseTool]) -> None:
-        self.tools = tools
-        self._shapes: dict[tuple[str | None, ...], list[BaseTool]] = {}
-
-    def __call__(self, forms: list[FormSnapshot]) -> list[BaseTool]:
-        """The visible tools (a shared list: do not change it)."""
-        shape = (*(snapshot["name"] for snapshot in forms), forms[-1]["state"] if forms else None)
-        visible = self._shapes.get(shape)
-        if visible is None:
-            if len(self._shapes) >= self._MAX_SHAPES:
-                self._shapes.clear()
-            visible = self._shapes[shape] = filter_active_tools(self.tools, forms)
-        return visible
+def filter_active_tools(tools: Sequence[BaseTool], forms: list[FormSnapshot]) -> list[BaseTool]:
+    """The original converso's name: the tools the model is offered, now the same in every state of
+    ``forms`` (``offered_tools``)."""
+    return offered_tools(tools)
 
 
 def public_form(tools: Sequence[BaseTool], forms: list[FormSnapshot] | None) -> PublicForm | None:
@@ -88,18 +75,19 @@ def run_tool_call(
     turn: TurnContext,
     config: RunnableConfig | None = None,
     *,
-    visible_now: Sequence[BaseTool] | None = None,
+    offered: Sequence[BaseTool] | None = None,
 ) -> FormToolOutcome:
     """Run one call of the model against the stack. Every failure the model can fix comes back as an
     error outcome whose message tells it what was wrong and what is accepted; any other exception (a bug in
-    a tool or a form's hook) propagates, for ``ToolRunner`` to log or raise. ``visible_now``: the tools
-    visible for ``forms``, when the caller already has them (``filter_active_tools`` otherwise).
+    a tool or a form's hook) propagates, for ``ToolRunner`` to log or raise. ``offered``:
+    ``offered_tools(tools)``, when the caller already has it.
 
     Each call is one tool run for the callbacks of ``config``: a plain tool reports its own run; a form
     call, FormReset and a refused call are reported here, each with its own duration."""
-    if visible_now is None:
-        visible_now = filter_active_tools(tools, forms)
-    visible = {tool.name: tool for tool in visible_now}
+    if offered is None:
+        offered = offered_tools(tools)
+    visible = {tool.name: tool for tool in offered}
+    name = shared_name(forms, name)
     tool = visible.get(name)
     if tool is not None and isinstance(arguments, dict) and _is_plain(tools, tool):
         return _invoke(tool, forms, arguments, turn, config)
@@ -126,7 +114,7 @@ async def arun_tool_call(
     turn: TurnContext,
     config: RunnableConfig | None = None,
     *,
-    visible_now: Sequence[BaseTool] | None = None,
+    offered: Sequence[BaseTool] | None = None,
     pool: concurrent.futures.Executor | None = None,
 ) -> FormToolOutcome:
     """``run_tool_call`` for a turn running on an event loop.
@@ -135,18 +123,18 @@ async def arun_tool_call(
     on ``pool`` (the loop's default executor if None): a synchronous tool, and a form's Update and
     Finalize, which may look records up and commit. A sync call cannot be stopped midway: a turn cancelled
     meanwhile stops waiting for it, and it finishes in the background (a commit it makes stays; the form
-    id it carries makes confirming again return it). A form's Start, FormReset and refused calls only
-    touch the form stack: in place."""
-    if visible_now is None:
-        visible_now = filter_active_tools(tools, forms)
-    tool = next((candidate for candidate in visible_now if candidate.name == name), None)
+    id it carries makes confirming again return it). A form's Start without values, FormReset and refused
+    calls only touch the form stack: in place."""
+    if offered is None:
+        offered = offered_tools(tools)
+    tool = next((candidate for candidate in offered if candidate.name == shared_name(forms, name)), None)
     if tool is None or isinstance(tool, FormReset) or not isinstance(arguments, dict):
-        return run_tool_call(tools, forms, name, arguments, turn, config, visible_now=visible_now)
+        return run_tool_call(tools, forms, name, arguments, turn, config, offered=offered)
     owner = _owner(tools, tool.name)
     if owner is None and _is_async(tool):
         return await _ainvoke(tool, forms, arguments, turn, config)
-    if owner is not None and tool.name == owner.start_name:
-        return run_tool_call(tools, forms, name, arguments, turn, config, visible_now=visible_now)
+    if owner is not None and not arguments:
+        return run_tool_call(tools, forms, name, arguments, turn, config, offered=offered)
     call = functools.partial(
         contextvars.copy_context().run,
         run_tool_call,
@@ -156,7 +144,7 @@ async def arun_tool_call(
         arguments,
         turn,
         config,
-        visible_now=visible_now,
+        offered=offered,
     )
     return await asyncio.get_running_loop().run_in_executor(pool, call)
 
@@ -190,13 +178,16 @@ def _run_form_call(
         return FormToolOutcome(
             forms=forms,
             message=f"The arguments of {name} were not valid JSON ({arguments!r}). Send a JSON object with "
-            f"the fields: {', '.join(_argument_names(visible[name])) or 'none'}.",
+            f"the fields: {', '.join(_argument_names(tools, forms, visible[name])) or 'none'}.",
             is_error=True,
         )
     if not isinstance(arguments, dict):
         return FormToolOutcome(
             forms=forms, message=f"The arguments of {name} must be a JSON object.", is_error=True
         )
+    refusal = _misfit(tools, forms, name)
+    if refusal is not None:
+        return FormToolOutcome(forms=forms, message=refusal, is_error=True)
     outcome = _run_visible(tools, visible[name], forms, arguments, turn)
     if outcome.popped and outcome.forms:
         outcome.message = f"{outcome.message} {_resume_note(tools, outcome.forms[-1])}"
@@ -212,17 +203,56 @@ def _run_visible(
 ) -> FormToolOutcome:
     if isinstance(tool, FormReset):
         return tool.reset(forms)
+    if tool.name == FORM_UPDATE:
+        return _active(tools, forms).update(forms, arguments, turn)
+    if tool.name == FORM_FINALIZE:
+        return _active(tools, forms).finalize(forms, arguments, turn)
     form = _owner(tools, tool.name)
     assert form is not None  # plain tools are invoked before this
-    if tool.name == form.start_name:
-        return form.start(forms, turn)
-    if tool.name == form.update_name:
-        return form.update(forms, arguments, turn)
-    return form.finalize(forms, arguments, turn)
+    started = form.start(forms, turn)
+    if started.is_error or not arguments:
+        return started
+    # Values given with the Start are an Update in the same call: one model round trip instead of two.
+    outcome = form.update(started.forms, arguments, turn)
+    if not outcome.return_direct:
+        paused = f"{forms[-1]['name']} is paused and resumes after {form.name}. " if forms else ""
+        outcome.message = f"{paused}Started form {form.name}. {outcome.message}"
+    return outcome
+
+
+def shared_name(forms: list[FormSnapshot], name: str) -> str:
+    """``name``, or FormUpdate / FormFinalize for ``{Name}Update`` / ``{Name}Finalize`` of the active form:
+    the names each form's own tools had before all forms shared them, still accepted so existing
+    cassettes and scripted models keep working (the model is offered only the shared names)."""
+    top = active_form(forms)
+    if top is not None and name in (f"{top['name']}Update", f"{top['name']}Finalize"):
+        return FORM_UPDATE if name.endswith("Update") else FORM_FINALIZE
+    return name
+
+
+def _misfit(tools: Sequence[BaseTool], forms: list[FormSnapshot], name: str) -> str | None:
+    """Why a call to a form tool does not fit the state of the stack, or None if it does."""
+    if name not in (FORM_UPDATE, FORM_FINALIZE):
+        return None
+    top = active_form(forms)
+    if top is None:
+        return f"No form is active, so there is nothing for {name}. To create or change a record, call its ...Start tool first."
+    if name == FORM_FINALIZE and top["state"] != FormToolState.FILLED.value:
+        form = find_form(tools, top["name"])
+        missing = form.get_next_field_to_collect(top["values"])
+        then = f"ask the user for {missing}" if missing else f"call {FORM_UPDATE} to get the summary"
+        return f"{form.name} is not filled yet, so it cannot be saved: {then}."
+    return None
+
+
+def _active(tools: Sequence[BaseTool], forms: list[FormSnapshot]) -> FormTool:
+    top = active_form(forms)
+    assert top is not None  # _misfit refused the call
+    return find_form(tools, top["name"])
 
 
 def _is_plain(tools: Sequence[BaseTool], tool: BaseTool) -> bool:
-    return not isinstance(tool, FormReset) and _owner(tools, tool.name) is None
+    return not isinstance(tool, FormReset | FormUpdate | FormFinalize) and _owner(tools, tool.name) is None
 
 
 def _start_run(
@@ -239,18 +269,21 @@ def _start_run(
 
 
 def called_tool(
-    tools: Sequence[BaseTool], forms: list[FormSnapshot], name: str, visible_now: Sequence[BaseTool]
+    tools: Sequence[BaseTool], forms: list[FormSnapshot], name: str, offered: Sequence[BaseTool]
 ) -> BaseTool | None:
     """The tool a call named ``name`` is addressed to, as the developer's hooks see it: a plain tool or
-    FormReset as given, a form as its copy for this conversation (``state`` and ``form`` before the call),
-    None for a name the model made up."""
-    tool = next((candidate for candidate in visible_now if candidate.name == name), None)
+    FormReset as given, a form (FormUpdate and FormFinalize: the active one) as its copy for this
+    conversation (``state`` and ``form`` before the call), None for a name the model made up."""
+    name = shared_name(forms, name)
+    tool = next((candidate for candidate in offered if candidate.name == name), None)
     if tool is None:
         return None
     form = _owner(tools, name)
+    top = active_form(forms)
+    if form is None and name in (FORM_UPDATE, FORM_FINALIZE) and top is not None:
+        form = find_form(tools, top["name"])
     if form is None:
         return tool
-    top = active_form(forms)
     if top is not None and top["name"] == form.name:
         return form.for_conversation(top["values"], FormToolState(top["state"]))
     return form.for_conversation(None, FormToolState.INACTIVE)
@@ -322,14 +355,13 @@ def _resume_note(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> str:
 
 def _owner(tools: Sequence[BaseTool], variant_name: str) -> FormTool | None:
     for tool in tools:
-        if isinstance(tool, FormTool) and variant_name in (
-            tool.start_name,
-            tool.update_name,
-            tool.finalize_name,
-        ):
+        if isinstance(tool, FormTool) and variant_name == tool.start_name:
             return tool
     return None
 
 
-def _argument_names(tool: BaseTool) -> list[str]:
+def _argument_names(tools: Sequence[BaseTool], forms: list[FormSnapshot], tool: BaseTool) -> list[str]:
+    top = active_form(forms)
+    if tool.name == FORM_UPDATE and top is not None:
+        return list(find_form(tools, top["name"]).update_fields())
     return list(tool.get_input_schema().model_json_schema().get("properties", {}))

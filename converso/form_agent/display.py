@@ -11,7 +11,7 @@ from typing import Any, Literal, TypedDict
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
-from converso.form_agent.form_tool import FormTool
+from converso.form_agent.form_tool import FORM_FINALIZE, FORM_UPDATE, FormTool
 from converso.form_agent.reset import FormReset
 from converso.form_agent.state import FormDisplay, PublicForm
 
@@ -30,16 +30,17 @@ def form_display(tools: Sequence[BaseTool], form: PublicForm | None) -> FormDisp
     return tool.display_view(form)
 
 
-def activity_phrase(tools: Sequence[BaseTool], name: str) -> str:
-    """A short phrase for a tool call the model made, e.g. "Filling in: New company"."""
+def activity_phrase(tools: Sequence[BaseTool], name: str, form_name: str | None = None) -> str:
+    """A short phrase for a tool call the model made, e.g. "Filling in: New company". FormUpdate and
+    FormFinalize act on whichever form is active: ``form_name`` names it, if the caller knows it."""
+    if name in (FORM_UPDATE, FORM_FINALIZE):
+        verb = "Filling in" if name == FORM_UPDATE else "Saving"
+        form = _form_tool(tools, form_name) if form_name else None
+        return f"{verb}: {form.display_title()}" if form is not None else f"{verb} the form"
     for tool in tools:
         if isinstance(tool, FormTool):
             if name == tool.start_name:
                 return f"Starting: {tool.display_title()}"
-            if name == tool.update_name:
-                return f"Filling in: {tool.display_title()}"
-            if name == tool.finalize_name:
-                return f"Saving: {tool.display_title()}"
         elif isinstance(tool, FormReset) and name == tool.name:
             return "Dropping the form"
         elif tool.name == name:

@@ -417,8 +417,10 @@ class FormAgentExecutor:
     # -- hooks a subclass may override -----------------------------------------------------------------
 
     def build_system_prompt(self, forms: list[FormSnapshot], now: datetime, last_error: str | None) -> str:
-        """The system prompt of one model call: ``system_prompt``, the date, and the form stack's state."""
-        return build_system_prompt(self.tools, forms, now, base=self.system_prompt, last_error=last_error)
+        """The system prompt of one model call: ``system_prompt`` and how forms work, the same on every
+        call (the clock and the form stack's state are in a note after the history, so the prompt's
+        prefix stays cacheable; an override that uses them gives that up)."""
+        return build_system_prompt(self.system_prompt)
 
     def format_tool_result(self, tool: BaseTool, result: Any) -> str:
         """The text the model reads for what ``tool`` returned (a form: what its commit returned)."""
@@ -500,9 +502,10 @@ class FormAgentExecutor:
         """``form`` as a person sees it: the form's title, field labels, values by name."""
         return form_display(self.tools, form)
 
-    def activity(self, tool_name: str) -> str:
-        """A short phrase for a tool call of the model, for surfaces that show activity."""
-        return activity_phrase(self.tools, tool_name)
+    def activity(self, tool_name: str, form_name: str | None = None) -> str:
+        """A short phrase for a tool call of the model, for surfaces that show activity; ``form_name``: the
+        active form, which FormUpdate and FormFinalize act on."""
+        return activity_phrase(self.tools, tool_name, form_name)
 
     def close(self) -> None:
         """Wait for the turns under way to end, then close the checkpointer and stop the loop."""

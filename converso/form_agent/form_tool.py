@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field, PrivateAttr, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
 from converso.form_agent.hook_styles import hook_styles
@@ -36,6 +36,11 @@ from converso.form_agent.validation import merge_and_validate, missing_required
 # gets the message and can act on it. ``ToolException`` is LangChain's (a CRM rejection is one), a
 # ``ValueError`` is what validators raise. Any other exception is a bug, for the developer to see.
 MODEL_FIXABLE_ERRORS: tuple[type[Exception], ...] = (ToolException, ValueError)
+
+# The tools that act on whichever form is active. Every form shares them, so the tool list the model is
+# offered stays the same in every state of every conversation, and a provider can cache the prompt's prefix.
+FORM_UPDATE = "FormUpdate"
+FORM_FINALIZE = "FormFinalize"
 
 
 class FormFieldError(ValueError):
@@ -90,8 +95,10 @@ class FormToolOutcome:
     return_direct: bool = False
 
 
-class _NoArguments(BaseModel):
-    pass
+class _AnyFields(BaseModel):
+    # The Start tool takes the values the user already gave, by field name; its description names the
+    # fields and validation runs on the form's own schema, as for an Update.
+    model_config = ConfigDict(extra="allow")
 
 
 class _FinalizeArguments(BaseModel):
@@ -192,11 +199,13 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
 
     @property
     def update_name(self) -> str:
-        return f"{self.name}Update"
+        """The tool that sets this form's fields while it is active (shared by all forms)."""
+        return FORM_UPDATE
 
     @property
     def finalize_name(self) -> str:
-        return f"{self.name}Finalize"
+        """The tool that saves this form once the user agreed (shared by all forms)."""
+        return FORM_FINALIZE
 
     @property
     def schema(self) -> type[BaseModel]:
@@ -528,14 +537,10 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
             self._variants[state.value] = self._build_variant(state)
         return self._variants[state.value]
 
-    def variants(self, state: FormToolState) -> list[BaseTool]:
-        """Every tool the model sees for this form in ``state``: in FILLED, Finalize and an Update for
-        changes after the summary (so a correction is applied, never lost to a commit without it)."""
-        if state is not FormToolState.FILLED:
-            return [self.variant(state)]
-        if "correction" not in self._variants:
-            self._variants["correction"] = self._build_correction()
-        return [self.variant(state), self._variants["correction"]]
+    def update_fields(self) -> dict[str, Any]:
+        """The fields the model may give this form's Update, as the compact JSON schema properties of
+        ``variant_schema(ACTIVE)``: shown in the state note while the form is active."""
+        return self.variant(FormToolState.ACTIVE).tool_call_schema.get("properties", {})
 
     def variant_description(self, state: FormToolState) -> str:
         """The description of the tool the model sees for this form in ``state``."""
@@ -549,7 +554,7 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
         """The arguments of the tool the model sees in ``state``: none to start, every field as optional
         to update, ``confirm`` to finalize. The engine shows it as a compact JSON schema."""
         if state is FormToolState.INACTIVE:
-            return _NoArguments
+            return _AnyFields
         if state is FormToolState.ACTIVE:
             return self._partial_schema()
         return _FinalizeArguments
@@ -560,23 +565,11 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
             FormToolState.ACTIVE: self.update_name,
             FormToolState.FILLED: self.finalize_name,
         }[state]
-        return CompactTool(
-            name=name,
-            description=self.variant_description(state),
-            args_schema=self.variant_schema(state),
-            func=_not_executable,
-        )
-
-    def _build_correction(self) -> BaseTool:
-        # The Update schema again, names and types only: it is re-sent on every call while the form
-        # waits for a yes, and the field descriptions add little once the fields are filled.
-        return CompactTool(
-            name=self.update_name,
-            description="Change values after the summary; a new summary is shown.",
-            args_schema=self.variant_schema(FormToolState.ACTIVE),
-            func=_not_executable,
-            field_descriptions=False,
-        )
+        description = self.variant_description(state)
+        schema = self.variant_schema(state)
+        if state is FormToolState.INACTIVE and schema is _AnyFields:
+            description = f"{description} Optional arguments: {', '.join(self.update_fields())}."
+        return CompactTool(name=name, description=description, args_schema=schema, func=_not_executable)
 
     def _partial_schema(self) -> type[BaseModel]:
         # Only the model sees this schema; validation always uses the full args_schema.

@@ -28,11 +28,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from converso.form_agent.dispatch import VisibleTools, public_form
+from converso.form_agent.dispatch import offered_tools, public_form
 from converso.form_agent.form_tool import FormToolOutcome, TurnContext, find_form
 from converso.form_agent.history import history_window
 from converso.form_agent.model_factory import ModelFactory
-from converso.form_agent.prompts import build_system_prompt
+from converso.form_agent.prompt_cache import cache_kwargs, with_cache_breakpoints
+from converso.form_agent.prompts import build_state_note, build_system_prompt
 from converso.form_agent.state import AgentState, FormSnapshot, FormToolState
 from converso.form_agent.tool_runner import ToolRunner
 
@@ -64,7 +65,9 @@ class Engine:
     clock: Callable[[], datetime]
     id_factory: Callable[[], str]
     # The base instructions (None: the default ones), or (forms, now, last error or None) -> the whole
-    # system prompt of one model call (FormAgentExecutor.build_system_prompt).
+    # system prompt of one model call (FormAgentExecutor.build_system_prompt). The state of the call is
+    # in the note after the history; a builder that puts it in the system prompt changes the prompt's
+    # prefix on every call, and a provider's cache no longer applies.
     system_prompt: str | Callable[[list[FormSnapshot], datetime, str | None], str] | None
     history_window: int
     max_error_rounds: int
@@ -75,7 +78,7 @@ class Engine:
     def prompt(self, forms: list[FormSnapshot], now: datetime, last_error: str | None) -> str:
         if callable(self.system_prompt):
             return self.system_prompt(forms, now, last_error)
-        return build_system_prompt(self.tools, forms, now, base=self.system_prompt, last_error=last_error)
+        return build_system_prompt(self.system_prompt)
 
 
 @dataclass(frozen=True)
@@ -89,27 +92,33 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
     """The form graph. Its agent and tool nodes each have a sync and an async body: ``invoke``/``stream``
     call the model and the tools synchronously, ``ainvoke``/``astream`` (the executor's path) await them,
     so that cancelling the run closes a model request under way."""
-    visible_tools = VisibleTools(engine.tools)
+    # The prompt's prefix (tool definitions, system prompt, then the history) is the same on every call,
+    # so a provider caches it; what changes per call is the state note at the end.
+    offered = offered_tools(engine.tools)
     runner = engine.runner or ToolRunner(engine.tools)
 
     def model_request(state: AgentState, config: RunnableConfig) -> tuple[Any, list[Any]]:
         _stop_if_cancelled(config)
         forms = state.get("forms") or []
-        visible = visible_tools(forms)
         forced = state.get("forced_tool")
-        if forced is not None and all(tool.name != forced for tool in visible):
+        if forced is not None and all(tool.name != forced for tool in offered):
             forced = None
+        thread_id = config.get("configurable", {}).get("thread_id")
+        now = engine.clock()
+        last_error = state.get("last_error") if state.get("error_rounds") else None
         try:
-            prompt = engine.prompt(
-                forms, engine.clock(), state.get("last_error") if state.get("error_rounds") else None
-            )
+            prompt = engine.prompt(forms, now, last_error)
+            note = build_state_note(engine.tools, forms, now, last_error=last_error)
         except Exception as exc:
             # A form's hook (next field, description) is the developer's code: a bug there is theirs to see.
-            thread_id = config.get("configurable", {}).get("thread_id")
             runner.report("building the system prompt", forms[-1]["name"] if forms else "-", thread_id, exc)
             raise TurnBroken(f"{type(exc).__name__}: {exc}") from exc
-        messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window)]
-        return engine.models.bind(visible, forced), messages
+        messages = [SystemMessage(prompt), *history_window(state["messages"], engine.history_window), note]
+        bound = engine.models.bind(offered, forced)
+        chat_model = engine.models.chat_model()
+        # The provider's own prompt-caching hooks: a cache key per thread, cache breakpoints.
+        options = cache_kwargs(chat_model, thread_id)
+        return (bound.bind(**options) if options else bound), with_cache_breakpoints(chat_model, messages)
 
     def after_model(response: Any) -> Command[Literal["tool", "__end__"]]:
         return Command(update={"messages": [response], "forced_tool": None}, goto=route_after_agent(response))
@@ -135,7 +144,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         round_ = _ToolRound(engine, state, config)
         for call in round_.calls:
             _stop_if_cancelled(config)
-            round_.add(call, runner.run(*round_.arguments(call, visible_tools)))
+            round_.add(call, runner.run(*round_.arguments(call, offered)))
         return round_.command(route_after_tool)
 
     async def atool(
@@ -144,7 +153,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         round_ = _ToolRound(engine, state, config)
         for call in round_.calls:
             _stop_if_cancelled(config)
-            round_.add(call, await runner.arun(*round_.arguments(call, visible_tools)))
+            round_.add(call, await runner.arun(*round_.arguments(call, offered)))
         return round_.command(route_after_tool)
 
     def give_up(state: AgentState) -> dict[str, Any]:
@@ -218,9 +227,9 @@ class _ToolRound:
         self.forced: str | None = None
         self.direct = True
 
-    def arguments(self, call: _Call, visible_tools: VisibleTools) -> tuple[Any, ...]:
+    def arguments(self, call: _Call, offered: Sequence[BaseTool]) -> tuple[Any, ...]:
         """What ``ToolRunner.run``/``arun`` take for ``call``, against the stack as it is now."""
-        return (self.forms, call.name, call.args, self.turn, self.config, visible_tools(self.forms))
+        return (self.forms, call.name, call.args, self.turn, self.config, offered)
 
     def add(self, call: _Call, outcome: FormToolOutcome) -> None:
         self.forms = outcome.forms

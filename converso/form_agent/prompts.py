@@ -1,4 +1,11 @@
-"""The system prompt, rebuilt for every model call from the clock and the form stack."""
+"""What the model is told besides the conversation: a system prompt that never changes, and a short state
+note after the history, rebuilt for every call.
+
+Providers cache the longest prefix a request shares with an earlier one (tool definitions, then the
+messages) and bill it at a fraction of the price, so everything that changes from call to call (the
+clock, the active form, its next field, the last error) goes last, after the history, and the prefix only
+ever grows. The note is sent, never stored: the history holds only what was said and done.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from langchain_core.messages import HumanMessage
 from langchain_core.tools import BaseTool
 
-from converso.form_agent.form_tool import find_form
+from converso.form_agent.form_tool import FORM_FINALIZE, FORM_UPDATE, find_form
 from converso.form_agent.state import FormSnapshot, FormToolState
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -16,21 +24,34 @@ DEFAULT_SYSTEM_PROMPT = (
     "field at a time, never invent values, and use the tools to store what the user says."
 )
 
+FORM_RULES = (
+    "To create or change a record, call its ...Start tool with the values the user already gave, then "
+    f"{FORM_UPDATE} with more values or changes (null clears an optional field). Once the form is filled "
+    f"its summary is shown; call {FORM_FINALIZE} with confirm=true only after the user agrees to it. If "
+    "the user cancels, call FormReset. Other questions: answer directly or with the other tools; an open "
+    "form waits. The [Form note] at the end comes from the form engine, not the user."
+)
 
-def build_system_prompt(
+NOTE_PREFIX = "[Form note]"
+
+
+def build_system_prompt(base: str | None = None) -> str:
+    """The system prompt: the same on every call of every conversation of an executor."""
+    return f"{base or DEFAULT_SYSTEM_PROMPT}\n{FORM_RULES}"
+
+
+def build_state_note(
     tools: Sequence[BaseTool],
     forms: list[FormSnapshot],
     now: datetime,
     *,
-    base: str | None = None,
     last_error: str | None = None,
-) -> str:
-    lines = [base or DEFAULT_SYSTEM_PROMPT, f"Current date and time: {now.isoformat()} ({now:%A})."]
+) -> HumanMessage:
+    """The note sent after the history: the time to the minute and the state of the form stack. A user
+    message, because several providers accept a system message only at the start."""
+    lines = [f"{NOTE_PREFIX} Now: {now.isoformat(timespec='minutes')} ({now:%A})."]
     if not forms:
-        lines.append(
-            "No form is active. To create or change a record, call the matching ...Start tool; answer "
-            "other questions directly or with the other tools."
-        )
+        lines.append("No form is active.")
     else:
         lines.extend(_active_form_lines(tools, forms[-1]))
         if len(forms) > 1:
@@ -38,7 +59,11 @@ def build_system_prompt(
             lines.append(f"Paused forms, resumed when the active one is saved or reset: {paused}.")
     if last_error:
         lines.append(f"Your previous tool call failed: {last_error} Correct it or ask the user.")
-    return "\n".join(lines)
+    return HumanMessage("\n".join(lines))
+
+
+def is_state_note(message: object) -> bool:
+    return isinstance(message, HumanMessage) and message.text.startswith(NOTE_PREFIX)
 
 
 def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> list[str]:
@@ -47,10 +72,9 @@ def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> lis
     if snapshot["state"] == FormToolState.FILLED.value:
         # The values are in the summary just shown, readable (names, not ids); repeating them here would
         # cost their tokens again on every call until the user answers.
-        lines.append(f"Filled: {', '.join(snapshot['values'])} (values in the summary).")
         lines.append(
-            f"The summary was shown. If the user agrees, call {form.finalize_name} with confirm=true; to "
-            f"change or add values, call {form.update_name}."
+            f"The summary was shown. If the user agrees, call {FORM_FINALIZE} with confirm=true; to change "
+            f"or add values, call {FORM_UPDATE} with any of: {', '.join(form.update_fields())}."
         )
         return lines
     lines.append(f"Values so far: {json.dumps(snapshot['values'], ensure_ascii=False)}.")
@@ -60,11 +84,9 @@ def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> lis
     elif snapshot.get("errors"):
         lines.append(
             f"Nothing required is missing, but the value given for {', '.join(snapshot['errors'])} was "
-            f"rejected: ask the user for a valid one; if they go without it, call {form.update_name} with "
+            f"rejected: ask the user for a valid one; if they go without it, call {FORM_UPDATE} with "
             f"no arguments to get the summary."
         )
-    lines.append(
-        f"When the user gives values, call {form.update_name} with them (several at once is fine; null "
-        f"clears an optional field). If the user cancels, call FormReset."
-    )
+    fields = json.dumps(form.update_fields(), ensure_ascii=False)
+    lines.append(f"{FORM_UPDATE} takes these fields of {form.name}: {fields}")
     return lines

@@ -59,7 +59,7 @@ class ToolRunner:
         try:
             if self.timeout is None or self.pool is None:
                 outcome = run_tool_call(
-                    self.tools, forms, name, arguments, turn, config, visible_now=visible_now
+                    self.tools, forms, name, arguments, turn, config, offered=visible_now
                 )
             else:
                 call = contextvars.copy_context().run
@@ -72,7 +72,7 @@ class ToolRunner:
                     arguments,
                     turn,
                     config,
-                    visible_now=visible_now,
+                    offered=visible_now,
                 )
                 try:
                     outcome = future.result(timeout=self.timeout)
@@ -97,7 +97,7 @@ class ToolRunner:
         hooked = self._started(forms, name, arguments, turn, visible_now)
         # An async tool is awaited in place, a call that may block goes to the pool (see arun_tool_call).
         work = arun_tool_call(
-            self.tools, forms, name, arguments, turn, config, visible_now=visible_now, pool=self.pool
+            self.tools, forms, name, arguments, turn, config, offered=visible_now, pool=self.pool
         )
         try:
             outcome = await (work if self.timeout is None else asyncio.wait_for(work, self.timeout))

@@ -29,6 +29,8 @@ def compact_json_schema(schema: dict[str, Any], *, descriptions: bool = True) ->
     shown: dict[str, Any] = {"type": "object", "properties": compact.get("properties", {})}
     if compact.get("required"):
         shown["required"] = compact["required"]
+    if inlined.get("additionalProperties") is True:
+        shown["additionalProperties"] = True
     return shown
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from langchain_core.tools import BaseTool
 
-from converso.form_agent.form_tool import FormTool
+from converso.form_agent.form_tool import FORM_FINALIZE, FORM_UPDATE, FormTool
 from converso.form_agent.reset import FormReset
 
 
@@ -29,5 +29,8 @@ def with_form_reset(tools: Sequence[BaseTool]) -> list[BaseTool]:
 
 def _offered_names(tool: BaseTool) -> list[str]:
     if isinstance(tool, FormTool):
-        return [tool.start_name, tool.update_name, tool.finalize_name]
+        return [tool.start_name]
+    if isinstance(tool, FormReset):
+        # FormUpdate and FormFinalize are offered beside it (see dispatch.offered_tools).
+        return [tool.name, FORM_UPDATE, FORM_FINALIZE]
     return [tool.name]

@@ -111,6 +111,8 @@ class _Session:
         self.connection = connection
         self.thread_id: str | None = None
         self.messages = 0
+        # The active form as last sent, named in the activity of FormUpdate and FormFinalize.
+        self.form_name: str | None = None
 
 
 class ChatServer:
@@ -531,8 +533,9 @@ class ChatServer:
                             thread_id,
                             extra={"event": "tool_failed", "thread_id": thread_id, "tool": frame["name"]},
                         )
-                    frame["activity"] = self._activity(frame["name"])
+                    frame["activity"] = self._activity(frame["name"], session.form_name)
                 elif frame["type"] in ("form", "reply"):
+                    session.form_name = (frame.get("form") or {}).get("name")
                     frame["display"] = await self._display(frame["form"])
                     if frame.get("failed"):
                         frame["text"] = TURN_FAILED_TEXT
@@ -575,9 +578,9 @@ class ChatServer:
             return None
         return to_jsonable(await _call(describe, form))
 
-    def _activity(self, tool_name: str | None) -> str | None:
+    def _activity(self, tool_name: str | None, form_name: str | None) -> str | None:
         describe = getattr(self.agent, "activity", None)
-        return describe(tool_name) if describe and tool_name else None
+        return describe(tool_name, form_name) if describe and tool_name else None
 
     async def _reset(self, session: _Session) -> None:
         thread_id = self._require_thread(session)

@@ -47,13 +47,13 @@ model = ScriptedChatModel(
     responses=[
         # Turn 1: the user asks for a room and gives two fields.
         {"tool_calls": [{"name": "BookRoomStart", "args": {}}]},
-        {"tool_calls": [{"name": "BookRoomUpdate", "args": {"guest": "Ada Lovelace", "nights": 0}}]},
+        {"tool_calls": [{"name": "FormUpdate", "args": {"guest": "Ada Lovelace", "nights": 0}}]},
         "How many nights? A booking is for at least one night.",
         # Turn 2: the rest; the form is filled and its summary is shown.
-        {"tool_calls": [{"name": "BookRoomUpdate", "args": {"nights": 2, "arrival": "2027-03-01"}}]},
+        {"tool_calls": [{"name": "FormUpdate", "args": {"nights": 2, "arrival": "2027-03-01"}}]},
         "Here is the booking: Ada Lovelace, 2 nights from 2027-03-01. Shall I book it?",
         # Turn 3: the user agrees; only now is the record written.
-        {"tool_calls": [{"name": "BookRoomFinalize", "args": {"confirm": True}}]},
+        {"tool_calls": [{"name": "FormFinalize", "args": {"confirm": True}}]},
         "Done: booked.",
     ]
 )

@@ -48,11 +48,11 @@ def identify(state: SupportState) -> dict[str, Any]:
 model = ScriptedChatModel(
     responses=[
         {"tool_calls": [{"name": "OpenTicketStart", "args": {}}]},
-        {"tool_calls": [{"name": "OpenTicketUpdate", "args": {"title": "Login fails"}}]},
+        {"tool_calls": [{"name": "FormUpdate", "args": {"title": "Login fails"}}]},
         "How bad is it, from 1 (blocking) to 4 (cosmetic)?",
-        {"tool_calls": [{"name": "OpenTicketUpdate", "args": {"severity": 1}}]},
+        {"tool_calls": [{"name": "FormUpdate", "args": {"severity": 1}}]},
         "Login fails, severity 1. Shall I open the ticket?",
-        {"tool_calls": [{"name": "OpenTicketFinalize", "args": {"confirm": True}}]},
+        {"tool_calls": [{"name": "FormFinalize", "args": {"confirm": True}}]},
         "Done: the ticket is open.",
     ]
 )

@@ -104,11 +104,11 @@ def prompt_tokens() -> None:
     encoding = bpe_openai.get_encoding("o200k_base")
     script = [
         {"tool_calls": [{"name": "CreateCompanyStart", "args": {}}]},
-        {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {"name": "Acme"}}]},
+        {"tool_calls": [{"name": "FormUpdate", "args": {"name": "Acme"}}]},
         "How many people work at Acme?",
-        {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {"employees": 250, "domain": "acme.com"}}]},
+        {"tool_calls": [{"name": "FormUpdate", "args": {"employees": 250, "domain": "acme.com"}}]},
         "Acme, acme.com, 250 people. Shall I create it?",
-        {"tool_calls": [{"name": "CreateCompanyFinalize", "args": {"confirm": True}}]},
+        {"tool_calls": [{"name": "FormFinalize", "args": {"confirm": True}}]},
         "Done: Acme is in the CRM.",
     ]
     model = ScriptedChatModel(responses=script)

@@ -88,21 +88,21 @@ def _policy_model(sleep_s: float) -> Any:
             forced = choice.get("function", {}).get("name") if isinstance(choice, dict) else choice
             last = messages[-1]
             n = len(messages)
-            if forced == "CreateCompanyUpdate":
-                return _call("CreateCompanyUpdate", {}, n)
+            if forced == "FormUpdate":
+                return _call("FormUpdate", {}, n)
             if isinstance(last, ToolMessage):
                 return AIMessage(content="Sure. What is the company called?")
             if isinstance(last, HumanMessage):
                 said = last.text
                 if said == "yes":
-                    return _call("CreateCompanyFinalize", {"confirm": True}, n)
+                    return _call("FormFinalize", {"confirm": True}, n)
                 if "add a company" in said:
                     return _call("CreateCompanyStart", {}, n)
                 match = re.match(r"(.+), (\S+), (\d+) people", said)
                 if match:
                     name, domain, employees = match.groups()
                     return _call(
-                        "CreateCompanyUpdate",
+                        "FormUpdate",
                         {"name": name, "domain": domain, "employees": int(employees)},
                         n,
                     )
@@ -138,7 +138,7 @@ class _StubAgent:
         turn = self._turns.get(thread_id, 0)
         self._turns[thread_id] = turn + 1
         await asyncio.sleep(CALLS_PER_TURN[min(turn, 2)] * self._sleep_s)
-        name = ("CreateCompanyStart", "CreateCompanyUpdate", "CreateCompanyFinalize")[min(turn, 2)]
+        name = ("CreateCompanyStart", "FormUpdate", "FormFinalize")[min(turn, 2)]
         yield ToolEvent(name=name, args={}, result="ok")
         yield FormEvent(None)
         answer = ("Sure. What is the company called?", "Create company: ...?", "Created company (stub).")

@@ -94,43 +94,29 @@ def call(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def converso_script(deal: Deal) -> list[list[Any]]:
+    # The Start tool's description names the form's fields, so the values the user gave travel with it.
+    company = {"name": deal.company, "domain": deal.domain, "employees": deal.employees}
+    person = {
+        "first_name": deal.first_name,
+        "last_name": deal.last_name,
+        "job_title": deal.job_title,
+        "email": deal.email,
+        "company": deal.company,
+    }
+    opportunity = {
+        "name": f"{deal.company} pilot",
+        "amount": deal.amount,
+        "close_date": "1 Dec",
+        "company": deal.company,
+        "point_of_contact": deal.email,
+    }
     return [
-        [
-            call("CreateCompanyStart"),
-            call(
-                "CreateCompanyUpdate",
-                {"name": deal.company, "domain": deal.domain, "employees": deal.employees},
-            ),
-        ],
-        [call("CreateCompanyFinalize", {"confirm": True})],
-        [
-            call("CreatePersonStart"),
-            call(
-                "CreatePersonUpdate",
-                {
-                    "first_name": deal.first_name,
-                    "last_name": deal.last_name,
-                    "job_title": deal.job_title,
-                    "email": deal.email,
-                    "company": deal.company,
-                },
-            ),
-        ],
-        [call("CreatePersonFinalize", {"confirm": True})],
-        [
-            call("CreateOpportunityStart"),
-            call(
-                "CreateOpportunityUpdate",
-                {
-                    "name": f"{deal.company} pilot",
-                    "amount": deal.amount,
-                    "close_date": "1 Dec",
-                    "company": deal.company,
-                    "point_of_contact": deal.email,
-                },
-            ),
-        ],
-        [call("CreateOpportunityFinalize", {"confirm": True})],
+        [call("CreateCompanyStart", company)],
+        [call("FormFinalize", {"confirm": True})],
+        [call("CreatePersonStart", person)],
+        [call("FormFinalize", {"confirm": True})],
+        [call("CreateOpportunityStart", opportunity)],
+        [call("FormFinalize", {"confirm": True})],
     ]
 
 

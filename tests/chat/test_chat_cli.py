@@ -72,10 +72,10 @@ def quit_chat(child: pexpect.spawn) -> None:
 
 CREATE_ACME: list[Any] = [
     tool_calls(call("CreateCompanyStart")),
-    tool_calls(call("CreateCompanyUpdate", {})),
+    tool_calls(call("FormUpdate", {})),
     text("Sure. What is the company called?"),
-    tool_calls(call("CreateCompanyUpdate", {"name": "Acme", "domain": "acme.com", "employees": 250})),
-    tool_calls(call("CreateCompanyFinalize", {"confirm": True})),
+    tool_calls(call("FormUpdate", {"name": "Acme", "domain": "acme.com", "employees": 250})),
+    tool_calls(call("FormFinalize", {"confirm": True})),
 ]
 
 
@@ -174,7 +174,7 @@ def test_commands_list_the_forms_reset_the_form_and_start_new_threads(
 def test_ctrl_c_during_a_reply_undoes_the_turn_and_a_second_ctrl_c_exits(data_dir: Path) -> None:
     script = [
         tool_calls(call("CreateCompanyStart")),
-        tool_calls(call("CreateCompanyUpdate", {})),
+        tool_calls(call("FormUpdate", {})),
         text("Sure. What is the company called?"),
         text("This answer is slow", delay=2.0),
     ]
@@ -212,7 +212,7 @@ def test_record_writes_the_conversation_as_a_cassette(
     written = cassette.read_text()
     assert child.exitstatus == 0
     assert "I'd like to add a company" in written
-    assert "CreateCompanyFinalize" in written
+    assert "FormFinalize" in written
 
 
 def test_system_prompt_from_a_file_replaces_the_built_in_instructions(data_dir: Path) -> None:

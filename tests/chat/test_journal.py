@@ -15,7 +15,7 @@ from crm_tools.app import build_app
 
 SCRIPT: list[Any] = [
     tool_calls(call("CreatePersonStart")),
-    tool_calls(call("CreatePersonUpdate", {"first_name": "Jane", "email": "jane.doe@acme.com"})),
+    tool_calls(call("FormUpdate", {"first_name": "Jane", "email": "jane.doe@acme.com"})),
     text("Got it. Anything else about Jane?"),
 ]
 
@@ -64,7 +64,7 @@ def test_a_turn_journals_user_text_model_calls_tool_calls_form_and_reply(
     assert events.count("model_call") == 3
     assert [r["tool"] for r in records if r["event"] == "tool_call"] == [
         "CreatePersonStart",
-        "CreatePersonUpdate",
+        "FormUpdate",
     ]
     assert events[-1] == "reply" and records[-1]["text"] == "Got it. Anything else about Jane?"
     assert all(r["thread_id"] == "thread-1" for r in records)
@@ -78,7 +78,7 @@ def test_model_calls_carry_latency_and_token_usage(records: list[dict[str, Any]]
 
 
 def test_tool_calls_carry_duration_and_a_bounded_preview(records: list[dict[str, Any]]) -> None:
-    update = next(r for r in records if r["event"] == "tool_call" and r["tool"] == "CreatePersonUpdate")
+    update = next(r for r in records if r["event"] == "tool_call" and r["tool"] == "FormUpdate")
     assert update["ok"] is True and update["duration_ms"] >= 0
     assert len(update["result"]) <= 300
 
@@ -126,9 +126,9 @@ def test_without_the_option_no_journal_is_written(tmp_path: Path) -> None:
 def test_a_refused_tool_call_is_journaled_as_not_ok(tmp_path: Path) -> None:
     script: list[Any] = [
         tool_calls(call("CreatePersonStart")),
-        tool_calls(call("CreatePersonUpdate", {"first_name": "Jane", "email": "not an email"})),
+        tool_calls(call("FormUpdate", {"first_name": "Jane", "email": "not an email"})),
         text("What is Jane's email?"),
     ]
     records = journaled_turn(tmp_path, script)
-    update = next(r for r in records if r["event"] == "tool_call" and r["tool"] == "CreatePersonUpdate")
+    update = next(r for r in records if r["event"] == "tool_call" and r["tool"] == "FormUpdate")
     assert update["ok"] is False and "email" in update["result"]

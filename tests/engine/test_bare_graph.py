@@ -32,11 +32,11 @@ def test_a_company_over_three_messages_is_written_once_and_only_after_the_yes() 
         form,
         [
             call("CreateCompanyStart"),
-            call("CreateCompanyUpdate", {"name": "Acme"}),
+            call("FormUpdate", {"name": "Acme"}),
             "How many people work at Acme?",
-            call("CreateCompanyUpdate", {"employees": 250}),
+            call("FormUpdate", {"employees": 250}),
             "Acme, 250 people. Shall I save it?",
-            call("CreateCompanyFinalize", {"confirm": True}),
+            call("FormFinalize", {"confirm": True}),
             "Saved.",
         ],
     )
@@ -61,8 +61,8 @@ def test_update_and_finalize_in_one_message_before_the_user_saw_the_summary_is_r
         [
             call("CreateCompanyStart"),
             calls(
-                ("CreateCompanyUpdate", {"name": "Acme", "employees": 250}),
-                ("CreateCompanyFinalize", {"confirm": True}),
+                ("FormUpdate", {"name": "Acme", "employees": 250}),
+                ("FormFinalize", {"confirm": True}),
             ),
             "Acme, 250 people. Shall I save it?",
         ],
@@ -79,11 +79,11 @@ def test_a_second_yes_writes_nothing() -> None:
         form,
         [
             call("CreateCompanyStart"),
-            call("CreateCompanyUpdate", {"name": "Acme", "employees": 250}),
+            call("FormUpdate", {"name": "Acme", "employees": 250}),
             "Acme, 250 people. Shall I save it?",
-            call("CreateCompanyFinalize", {"confirm": True}),
+            call("FormFinalize", {"confirm": True}),
             "Saved.",
-            call("CreateCompanyFinalize", {"confirm": True}),
+            call("FormFinalize", {"confirm": True}),
             "It is already saved.",
         ],
     )
@@ -100,9 +100,9 @@ def test_a_run_that_repeats_the_summary_turns_message_opens_no_new_turn() -> Non
         form,
         [
             call("CreateCompanyStart"),
-            call("CreateCompanyUpdate", {"name": "Acme", "employees": 250}),
+            call("FormUpdate", {"name": "Acme", "employees": 250}),
             "Acme, 250 people. Shall I save it?",
-            call("CreateCompanyFinalize", {"confirm": True}),
+            call("FormFinalize", {"confirm": True}),
             "I need your answer first.",
         ],
     )
@@ -118,6 +118,6 @@ def test_each_run_starts_with_fresh_per_run_fields() -> None:
     first = say(graph, "t", "Do something")
     assert first["error_rounds"] == 1
     say(graph, "t", "Hi")
-    assert "Your previous tool call failed" in model.requests[1].messages[0].text
+    assert "Your previous tool call failed" in model.requests[1].messages[-1].text
     # The failure belonged to the first run: the second one's prompt does not carry it.
-    assert "Your previous tool call failed" not in model.requests[2].messages[0].text
+    assert "Your previous tool call failed" not in model.requests[2].messages[-1].text

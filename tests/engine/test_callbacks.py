@@ -59,27 +59,27 @@ class Runs(BaseCallbackHandler):
 
 def test_callbacks_see_every_model_call_and_every_tool_call_with_the_thread(make_executor) -> None:
     runs = Runs()
-    script = [call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme"}), "How many people?"]
+    script = [call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme"}), "How many people?"]
     executor, _ = make_executor([CreateCompany()], script, callbacks=[runs])
     executor.send("t-1", "Add Acme")
     assert [kind for kind, *_ in runs.ended] == ["model", "tool", "model", "tool", "model"]
-    assert runs.tools() == [("CreateCompanyStart", True), ("CreateCompanyUpdate", True)]
+    assert runs.tools() == [("CreateCompanyStart", True), ("FormUpdate", True)]
     assert {thread_id for _, _, thread_id, _, _ in runs.ended} == {"t-1"}
 
 
 def test_refused_calls_reach_the_callbacks_as_failed_tool_runs(make_executor) -> None:
     runs = Runs()
-    script = [calls(("CreateCompanyFinalize", {"confirm": True}), ("slow_lookup", {"nom": "x"})), "Sorry."]
+    script = [calls(("FormFinalize", {"confirm": True}), ("slow_lookup", {"nom": "x"})), "Sorry."]
     executor, _ = make_executor([CreateCompany(), slow_lookup], script, callbacks=[runs])
     executor.send("t", "save it")
-    assert runs.tools() == [("CreateCompanyFinalize", False), ("slow_lookup", False)]
+    assert runs.tools() == [("FormFinalize", False), ("slow_lookup", False)]
 
 
 def test_each_tool_call_of_one_answer_has_its_own_duration(make_executor) -> None:
     runs = Runs()
     script = [
         calls(("slow_lookup", {"name": "Acme"}), ("CreateCompanyStart", {})),
-        call("CreateCompanyUpdate"),
+        call("FormUpdate"),
     ]
     executor, _ = make_executor(
         [CreateCompany(), slow_lookup], [*script, "What is it called?"], callbacks=[runs]

@@ -50,13 +50,13 @@ async def cancel_during(executor, thread_id: str, text: str, slow: SlowAnswer, *
 def summary_script() -> list:
     return [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme", "employees": 250}),
+        call("FormUpdate", {"name": "Acme", "employees": 250}),
         "Acme, 250 people. Save it?",
     ]
 
 
 async def test_an_undone_turn_leaves_the_thread_as_before_it(make_executor) -> None:
-    slow = SlowAnswer(call("CreateCompanyUpdate", {"employees": 300}))
+    slow = SlowAnswer(call("FormUpdate", {"employees": 300}))
     executor, _ = make_executor([CreateCompany()], [*summary_script(), slow, "Hello again."])
     await executor.asend("t", "Add Acme, 250 people")
     before = [m.text for m in executor.messages("t")]
@@ -88,7 +88,7 @@ async def test_an_undone_first_turn_leaves_no_thread(make_executor) -> None:
 
 async def test_an_undone_turn_stops_before_the_tool_calls_of_the_answer_under_way(make_executor) -> None:
     form = CreateCompany()
-    slow = SlowAnswer(call("CreateCompanyFinalize", {"confirm": True}))
+    slow = SlowAnswer(call("FormFinalize", {"confirm": True}))
     executor, _ = make_executor([form], [*summary_script(), slow, "Still here."])
     await executor.asend("t", "Add Acme, 250 people")
     await cancel_during(executor, "t", "yes", slow, if_abandoned="undo")
@@ -102,8 +102,8 @@ async def test_a_commit_made_by_an_undone_turn_is_not_written_again_when_confirm
 ) -> None:
     form = CreateCompany()
     slow = SlowAnswer("Saved.")
-    script = [*summary_script(), call("CreateCompanyFinalize", {"confirm": True}), slow]
-    script += [call("CreateCompanyFinalize", {"confirm": True}), "Saved."]
+    script = [*summary_script(), call("FormFinalize", {"confirm": True}), slow]
+    script += [call("FormFinalize", {"confirm": True}), "Saved."]
     executor, model = make_executor([form], script)
     await executor.asend("t", "Add Acme, 250 people")
     await cancel_during(executor, "t", "yes", slow, if_abandoned="undo")
@@ -115,7 +115,7 @@ async def test_a_commit_made_by_an_undone_turn_is_not_written_again_when_confirm
 
 
 async def test_an_abandoned_turn_is_finished_and_kept_by_default(make_executor) -> None:
-    slow = SlowAnswer(call("CreateCompanyUpdate", {"employees": 300}))
+    slow = SlowAnswer(call("FormUpdate", {"employees": 300}))
     executor, _ = make_executor([CreateCompany()], [*summary_script(), slow, "Acme, 300 people. Save it?"])
     await executor.asend("t", "Add Acme, 250 people")
     await cancel_during(executor, "t", "make it 300", slow)

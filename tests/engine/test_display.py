@@ -21,9 +21,9 @@ def run(executor: Any, text: str, **options: Any) -> list[Any]:
 
 FILL = [
     call("CreateCompanyStart"),
-    call("CreateCompanyUpdate", {"name": "Acme"}),
+    call("FormUpdate", {"name": "Acme"}),
     "How many people work at Acme?",
-    call("CreateCompanyUpdate", {"employees": 250}),
+    call("FormUpdate", {"employees": 250}),
     "Acme, 250 people. Shall I save it?",
 ]
 
@@ -45,8 +45,10 @@ def test_the_form_display_has_the_declared_labels_and_the_next_field(make_execut
 def test_activity_phrases_name_the_form_not_the_tool(make_executor) -> None:
     executor, _ = make_executor([CreateCompany()], [])
     assert executor.activity("CreateCompanyStart") == "Starting: Create a company"
-    assert executor.activity("CreateCompanyUpdate") == "Filling in: Create a company"
-    assert executor.activity("CreateCompanyFinalize") == "Saving: Create a company"
+    assert executor.activity("FormUpdate", "CreateCompany") == "Filling in: Create a company"
+    assert executor.activity("FormFinalize", "CreateCompany") == "Saving: Create a company"
+    # The shared tools act on the active form; without its name the phrase stays general.
+    assert executor.activity("FormUpdate") == "Filling in the form"
     assert executor.activity("FormReset") == "Dropping the form"
     assert "Create" not in executor.activity("unknown_tool")
 
@@ -60,10 +62,10 @@ def test_a_confirmation_saves_the_filled_form_without_asking_the_model(make_exec
     events = run(executor, "Yes, save it.", confirm="CreateCompany")
     # The save came first; the model is asked only to comment on its result.
     assert len(model.requests) == calls_before + 1
-    last_seen = model.requests[-1].messages[-1]
-    assert isinstance(last_seen, ToolMessage) and last_seen.name == "CreateCompanyFinalize"
+    last_seen = model.requests[-1].messages[-2]  # the last message before the state note
+    assert isinstance(last_seen, ToolMessage) and last_seen.name == "FormFinalize"
     assert [e.type for e in events if e.type != "token"] == ["tool", "form", "reply"]
-    assert events[0].name == "CreateCompanyFinalize" and events[0].args == {"confirm": True}
+    assert events[0].name == "FormFinalize" and events[0].args == {"confirm": True}
     assert events[-1].reply.text == "Saved: Acme is in."
     assert form.ledger.writes == [{"name": "Acme", "employees": 250, "domain": None, "ideal_customer": None}]
     assert executor.get_form("t") is None

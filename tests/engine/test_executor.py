@@ -27,11 +27,11 @@ def tool_results(model, index: int) -> list[str]:
 def company_script() -> list:
     return [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme"}),
+        call("FormUpdate", {"name": "Acme"}),
         "How many people work at Acme?",
-        call("CreateCompanyUpdate", {"employees": 250}),
+        call("FormUpdate", {"employees": 250}),
         "Acme, 250 people. Shall I save it?",
-        call("CreateCompanyFinalize", {"confirm": True}),
+        call("FormFinalize", {"confirm": True}),
         "Saved.",
     ]
 
@@ -60,24 +60,22 @@ def test_a_form_is_filled_over_three_turns_and_committed_once(make_executor) -> 
 def test_start_forces_the_next_model_call_to_update(make_executor) -> None:
     executor, model = make_executor([CreateCompany()], company_script()[:3])
     executor.send("t", "Add Acme")
-    assert [r.tool_choice for r in model.requests] == [None, "CreateCompanyUpdate", None]
+    assert [r.tool_choice for r in model.requests] == [None, "FormUpdate", None]
 
 
-def test_each_state_offers_its_own_form_tool(make_executor) -> None:
+def test_every_state_offers_the_same_tools_in_the_same_order(make_executor) -> None:
     executor, model = make_executor([CreateCompany(), lookup_company], company_script())
     for text in ("Add Acme", "250", "yes"):
         executor.send("t", text)
-    offered = [request.tools for request in model.requests]
-    assert offered[0] == ["CreateCompanyStart", "lookup_company"]
-    assert offered[2] == ["CreateCompanyUpdate", "lookup_company", "FormReset"]
-    assert offered[5] == ["CreateCompanyFinalize", "CreateCompanyUpdate", "lookup_company", "FormReset"]
-    assert offered[6] == ["CreateCompanyStart", "lookup_company"]
+    expected = ["CreateCompanyStart", "lookup_company", "FormUpdate", "FormFinalize", "FormReset"]
+    assert all(request.tools == expected for request in model.requests)
+    assert all(request.tool_schemas == model.requests[0].tool_schemas for request in model.requests)
 
 
 def test_side_questions_work_mid_form(make_executor) -> None:
     script = [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme"}),
+        call("FormUpdate", {"name": "Acme"}),
         "How many people?",
         call("lookup_company", {"name": "Acme"}),
         "The directory says 250.",
@@ -92,10 +90,10 @@ def test_side_questions_work_mid_form(make_executor) -> None:
 
 def test_two_interleaved_threads_never_see_each_others_fields(make_executor) -> None:
     script = [
-        call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme"}), "Employees?",
-        call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Globex"}), "Employees?",
-        call("CreateCompanyUpdate", {"employees": 5}), "Save Acme?",
-        call("CreateCompanyUpdate", {"domain": "globex.com"}), "Employees?",
+        call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme"}), "Employees?",
+        call("CreateCompanyStart"), call("FormUpdate", {"name": "Globex"}), "Employees?",
+        call("FormUpdate", {"employees": 5}), "Save Acme?",
+        call("FormUpdate", {"domain": "globex.com"}), "Employees?",
     ]  # fmt: skip
     executor, model = make_executor([CreateCompany()], script)
     executor.send("a", "Add Acme")
@@ -104,7 +102,7 @@ def test_two_interleaved_threads_never_see_each_others_fields(make_executor) -> 
     b = executor.send("b", "globex.com")
     assert a.form["values"] == {"name": "Acme", "employees": 5}
     assert b.form["values"] == {"name": "Globex", "domain": "globex.com"}
-    prompt_b = model.requests[8].messages[0].text
+    prompt_b = model.requests[8].messages[-1].text
     assert "Acme" not in prompt_b
     assert all("Acme" not in m.text for m in model.requests[8].messages)
 
@@ -113,12 +111,12 @@ def test_a_second_form_interrupts_the_first_which_resumes_with_its_values(make_e
     employee, company = CreateEmployee(companies={}), CreateCompany()
     script = [
         call("CreateEmployeeStart"),
-        call("CreateEmployeeUpdate", {"first_name": "Ada", "last_name": "Lovelace"}),
+        call("FormUpdate", {"first_name": "Ada", "last_name": "Lovelace"}),
         "Her email?",
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Analytical", "employees": 3}),
+        call("FormUpdate", {"name": "Analytical", "employees": 3}),
         "Save Analytical with 3 people?",
-        call("CreateCompanyFinalize", {"confirm": True}),
+        call("FormFinalize", {"confirm": True}),
         "Saved; back to Ada. Her email?",
     ]
     executor, model = make_executor([employee, company], script)
@@ -136,30 +134,29 @@ def test_a_second_form_interrupts_the_first_which_resumes_with_its_values(make_e
     told = tool_results(model, 7)[-1]
     assert "The interrupted form CreateEmployee is active again" in told
     assert "next field to ask: email" in told
-    assert "Paused forms" not in model.requests[7].messages[0].text
+    assert "Paused forms" not in model.requests[7].messages[-1].text
 
 
-def test_interrupted_forms_are_hidden_until_they_resume(make_executor) -> None:
+def test_the_note_names_the_interrupted_forms_until_they_resume(make_executor) -> None:
     script = [
         call("CreateEmployeeStart"),
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {}),
+        call("FormUpdate", {}),
         "Name?",
     ]
     executor, model = make_executor([CreateEmployee(), CreateCompany()], script)
     executor.send("t", "Add a person, and first a company")
-    assert model.requests[3].tools == ["CreateCompanyUpdate", "FormReset"]
     assert "Paused forms, resumed when the active one is saved or reset: CreateEmployee." in (
-        model.requests[3].messages[0].text
+        model.requests[3].messages[-1].text
     )
 
 
 def test_form_reset_tool_abandons_the_active_form_and_resumes_the_paused_one(make_executor) -> None:
     script = [
         call("CreateEmployeeStart"),
-        call("CreateEmployeeUpdate", {"first_name": "Ada"}),
+        call("FormUpdate", {"first_name": "Ada"}),
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "X"}),
+        call("FormUpdate", {"name": "X"}),
         "Employees?",
         call("FormReset"),
         "Dropped it. Back to Ada.",
@@ -182,15 +179,15 @@ def test_reset_form_drops_the_active_form_of_a_thread(make_executor) -> None:
     assert executor.get_form("t") is None
     assert executor.reset_form("t") is None
     assert executor.send("t", "hi").text == "Hello again."
-    assert model.requests[-1].tools == ["CreateCompanyStart"]
+    assert "No form is active." in model.requests[-1].messages[-1].text
 
 
 def test_finalize_without_user_turn_is_refused(make_executor) -> None:
     form = CreateCompany()
     script = [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme", "employees": 9}),
-        call("CreateCompanyFinalize", {"confirm": True}),
+        call("FormUpdate", {"name": "Acme", "employees": 9}),
+        call("FormFinalize", {"confirm": True}),
         "Acme with 9 people: shall I save it?",
     ]
     executor, model = make_executor([form], script)
@@ -203,10 +200,10 @@ def test_finalize_without_user_turn_is_refused(make_executor) -> None:
 def test_finalize_false_goes_back_to_editing(make_executor) -> None:
     script = [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme", "employees": 9}),
+        call("FormUpdate", {"name": "Acme", "employees": 9}),
         "Save?",
-        call("CreateCompanyFinalize", {"confirm": False}),
-        call("CreateCompanyUpdate", {"employees": 10}),
+        call("FormFinalize", {"confirm": False}),
+        call("FormUpdate", {"employees": 10}),
         "Now 10. Save?",
     ]
     executor, _ = make_executor([CreateCompany()], script)
@@ -217,7 +214,7 @@ def test_finalize_false_goes_back_to_editing(make_executor) -> None:
 
 
 def test_falsy_values_fill_required_fields(make_executor) -> None:
-    script = [call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "", "employees": 0}), "Save?"]
+    script = [call("CreateCompanyStart"), call("FormUpdate", {"name": "", "employees": 0}), "Save?"]
     executor, _ = make_executor([CreateCompany()], script)
     reply = executor.send("t", "A company with no name and nobody")
     assert reply.form["state"] == "FILLED"
@@ -225,20 +222,20 @@ def test_falsy_values_fill_required_fields(make_executor) -> None:
 
 
 def test_optional_fields_are_not_asked_for(make_executor) -> None:
-    script = [call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme"}), "Employees?"]
+    script = [call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme"}), "Employees?"]
     executor, model = make_executor([CreateCompany()], script)
     executor.send("t", "Add Acme")
-    prompt = model.requests[2].messages[0].text
+    prompt = model.requests[2].messages[-1].text
     assert "Next field to ask: employees — How many people work there." in prompt
-    assert "domain" not in prompt
+    assert "Next field to ask: domain" not in prompt
 
 
 def test_an_invalid_value_is_reported_and_asked_again(make_executor) -> None:
     script = [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme", "domain": "acme"}),
+        call("FormUpdate", {"name": "Acme", "domain": "acme"}),
         "That domain looks wrong; what is it?",
-        call("CreateCompanyUpdate", {"domain": "acme.com"}),
+        call("FormUpdate", {"domain": "acme.com"}),
         "Thanks. Employees?",
     ]
     executor, model = make_executor([CreateCompany()], script)
@@ -252,14 +249,14 @@ def test_an_invalid_value_is_reported_and_asked_again(make_executor) -> None:
 def test_malformed_json_arguments_come_back_as_a_tool_message(make_executor) -> None:
     script = [
         call("CreateCompanyStart"),
-        {"tool_calls": [{"name": "CreateCompanyUpdate", "args": '{"name": "Acme"'}]},
-        call("CreateCompanyUpdate", {"name": "Acme"}),
+        {"tool_calls": [{"name": "FormUpdate", "args": '{"name": "Acme"'}]},
+        call("FormUpdate", {"name": "Acme"}),
         "Employees?",
     ]
     executor, model = make_executor([CreateCompany()], script)
     reply = executor.send("t", "Add Acme")
     result = tool_results(model, 2)[-1]
-    assert result.startswith("The arguments of CreateCompanyUpdate were not valid JSON")
+    assert result.startswith("The arguments of FormUpdate were not valid JSON")
     assert "name, employees, domain, ideal_customer" in result
     assert reply.form["values"] == {"name": "Acme"}
 
@@ -270,16 +267,15 @@ def test_an_unknown_tool_comes_back_with_the_tools_available(make_executor) -> N
     reply = executor.send("t", "delete everything")
     assert reply.text == "Sorry, I cannot do that."
     assert tool_results(model, 1) == [
-        "Unknown tool 'DeleteEverything'. Tools available now: CreateCompanyStart, lookup_company."
+        "Unknown tool 'DeleteEverything'. Tools available now: CreateCompanyStart, lookup_company, "
+        "FormUpdate, FormFinalize, FormReset."
     ]
 
 
-def test_a_form_tool_of_another_state_counts_as_unknown(make_executor) -> None:
-    executor, model = make_executor(
-        [CreateCompany()], [call("CreateCompanyFinalize", {"confirm": True}), "Oops."]
-    )
+def test_a_form_tool_that_does_not_fit_the_state_is_refused(make_executor) -> None:
+    executor, model = make_executor([CreateCompany()], [call("FormFinalize", {"confirm": True}), "Oops."])
     executor.send("t", "save")
-    assert tool_results(model, 1)[0].startswith("Unknown tool 'CreateCompanyFinalize'")
+    assert tool_results(model, 1)[0].startswith("No form is active, so there is nothing for FormFinalize.")
 
 
 def test_a_failing_tool_and_bad_tool_arguments_come_back_as_tool_messages(make_executor) -> None:
@@ -293,7 +289,7 @@ def test_a_failing_tool_and_bad_tool_arguments_come_back_as_tool_messages(make_e
 
 def test_a_failing_commit_comes_back_and_keeps_the_form(make_executor) -> None:
     form = CreateCompany()
-    script = [*company_script()[:5], call("CreateCompanyFinalize", {"confirm": True}), "The CRM is down."]
+    script = [*company_script()[:5], call("FormFinalize", {"confirm": True}), "The CRM is down."]
     executor, model = make_executor([form], script)
     executor.send("t", "Add Acme")
     executor.send("t", "250")
@@ -323,8 +319,8 @@ def test_the_error_bound_counts_consecutive_failures_only(make_executor) -> None
     reply = executor.send("t", "hi")
     assert reply.text == "Done."
     assert reply.error is None
-    assert "Your previous tool call failed: Nope: Unknown tool" in model.requests[1].messages[0].text
-    assert "Your previous tool call failed" not in model.requests[3].messages[0].text
+    assert "Your previous tool call failed: Nope: Unknown tool" in model.requests[1].messages[-1].text
+    assert "Your previous tool call failed" not in model.requests[3].messages[-1].text
 
 
 def test_the_error_bound_is_configurable(make_executor) -> None:
@@ -334,7 +330,7 @@ def test_the_error_bound_is_configurable(make_executor) -> None:
 
 
 def test_a_return_direct_form_ends_the_turn_with_its_result(make_executor) -> None:
-    script = [call("QuickNoteStart"), call("QuickNoteUpdate", {"text": "call Ada"})]
+    script = [call("QuickNoteStart"), call("FormUpdate", {"text": "call Ada"})]
     executor, model = make_executor([QuickNote()], script)
     reply = executor.send("t", "note: call Ada")
     assert reply.text == "QuickNote record 1"
@@ -346,9 +342,9 @@ def test_a_return_direct_commit_hands_the_turn_back_to_the_model_when_a_paused_f
 ) -> None:
     script = [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme"}),
+        call("FormUpdate", {"name": "Acme"}),
         call("QuickNoteStart"),
-        call("QuickNoteUpdate", {"text": "call Ada"}),
+        call("FormUpdate", {"text": "call Ada"}),
         "Noted. How many people work at Acme?",
     ]
     executor, model = make_executor([CreateCompany(), QuickNote()], script)
@@ -361,8 +357,8 @@ def test_a_return_direct_commit_hands_the_turn_back_to_the_model_when_a_paused_f
 def test_a_summary_is_reply_form_answers_with_its_summary_without_another_model_call(make_executor) -> None:
     script = [
         call("ScheduleMeetingStart"),
-        call("ScheduleMeetingUpdate", {"title": "Kickoff", "day": "2026-12-01"}),
-        call("ScheduleMeetingFinalize", {"confirm": True}),
+        call("FormUpdate", {"title": "Kickoff", "day": "2026-12-01"}),
+        call("FormFinalize", {"confirm": True}),
         "Booked.",
     ]
     executor, model = make_executor([ScheduleMeeting(summary_is_reply=True)], script)
@@ -380,32 +376,33 @@ def test_the_prompt_tells_the_time_of_each_call(make_executor) -> None:
     )
     executor.send("t", "a")
     executor.send("t", "b")
-    prompts = [request.messages[0] for request in model.requests]
-    assert all(isinstance(prompt, SystemMessage) for prompt in prompts)
-    assert "Current date and time: 2026-11-21T10:00:00+00:00 (Saturday)." in prompts[0].text
-    assert "Current date and time: 2026-11-21T10:01:00+00:00 (Saturday)." in prompts[1].text
+    # The time is in the note after the history, to the minute; the system prompt never changes.
+    assert model.requests[0].messages[0] == model.requests[1].messages[0]
+    assert isinstance(model.requests[0].messages[0], SystemMessage)
+    notes = [request.messages[-1].text for request in model.requests]
+    assert notes[0].startswith("[Form note] Now: 2026-11-21T10:00+00:00 (Saturday).")
+    assert notes[1].startswith("[Form note] Now: 2026-11-21T10:01+00:00 (Saturday).")
 
 
 def test_the_prompt_describes_the_active_form_and_its_values(make_executor) -> None:
     executor, model = make_executor([CreateCompany()], company_script()[:5])
     executor.send("t", "Add Acme")
     executor.send("t", "250")
-    active = model.requests[2].messages[0].text
+    active = model.requests[2].messages[-1].text
     assert "Active form: CreateCompany (Create a company), state ACTIVE." in active
     assert 'Values so far: {"name": "Acme"}.' in active
-    filled = model.requests[4].messages[0].text
+    filled = model.requests[4].messages[-1].text
     assert "state FILLED" in filled
-    assert "Filled: name, employees (values in the summary)." in filled
-    assert "call CreateCompanyFinalize with confirm=true" in filled
-    assert "to change or add values, call CreateCompanyUpdate" in filled
+    assert "call FormFinalize with confirm=true" in filled
+    assert "to change or add values, call FormUpdate with any of: name, employees, domain" in filled
 
 
 def test_a_rejected_optional_value_is_asked_again_before_the_summary(make_executor) -> None:
     script = [
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme", "employees": 250, "domain": "acme"}),
+        call("FormUpdate", {"name": "Acme", "employees": 250, "domain": "acme"}),
         "acme is not a domain; what is it, or shall I leave it out?",
-        call("CreateCompanyUpdate", {}),
+        call("FormUpdate", {}),
         "Acme, 250 people. Save it?",
     ]
     executor, model = make_executor([CreateCompany()], script)
@@ -413,14 +410,14 @@ def test_a_rejected_optional_value_is_asked_again_before_the_summary(make_execut
     assert first.form["state"] == "ACTIVE"
     assert "domain: a domain looks like example.com" in tool_results(model, 2)[-1]
     second = executor.send("t", "leave it out")
-    assert "the value given for domain was rejected" in model.requests[3].messages[0].text
+    assert "the value given for domain was rejected" in model.requests[3].messages[-1].text
     assert second.form["state"] == "FILLED"
 
 
 def test_a_custom_system_prompt_leads_the_prompt(make_executor) -> None:
     executor, model = make_executor([CreateCompany()], ["hi"], system_prompt="You are Acme's CRM assistant.")
     executor.send("t", "hello")
-    assert model.requests[0].messages[0].text.startswith("You are Acme's CRM assistant.\nCurrent date")
+    assert model.requests[0].messages[0].text.startswith("You are Acme's CRM assistant.\nTo create or change")
 
 
 def test_the_history_sent_is_bounded_and_keeps_tool_calls_with_their_results(make_executor) -> None:
@@ -431,10 +428,10 @@ def test_the_history_sent_is_bounded_and_keeps_tool_calls_with_their_results(mak
     for i in range(6):
         executor.send("t", f"question {i}")
     for request in model.requests:
-        window = request.messages[1:]
+        window = request.messages[1:-1]
         assert len(window) <= 4
         assert not isinstance(window[0], ToolMessage)
-    last = model.requests[-1].messages[1:]
+    last = model.requests[-1].messages[1:-1]
     assert [type(m).__name__ for m in last] == ["HumanMessage", "AIMessage", "ToolMessage"]
     assert len(executor.messages("t")) == 24
 
@@ -450,9 +447,9 @@ def test_a_correction_after_the_summary_is_committed_with_the_change(make_execut
     form = CreateCompany()
     script = [
         *company_script()[:5],
-        call("CreateCompanyUpdate", {"employees": 300}),
+        call("FormUpdate", {"employees": 300}),
         "Acme, 300 people. Shall I save it?",
-        call("CreateCompanyFinalize", {"confirm": True}),
+        call("FormFinalize", {"confirm": True}),
         "Saved.",
     ]
     executor, _ = make_executor([form], script)
@@ -467,7 +464,7 @@ def test_a_confirmation_in_the_turn_of_a_correction_waits_for_the_user(make_exec
     form = CreateCompany()
     script = [
         *company_script()[:5],
-        calls(("CreateCompanyUpdate", {"employees": 300}), ("CreateCompanyFinalize", {"confirm": True})),
+        calls(("FormUpdate", {"employees": 300}), ("FormFinalize", {"confirm": True})),
         "Acme now has 300 people. Shall I save it?",
     ]
     executor, model = make_executor([form], script)
@@ -481,14 +478,14 @@ def test_a_rejected_correction_after_the_summary_reopens_the_form(make_executor)
     form = CreateCompany()
     script = [
         *company_script()[:5],
-        call("CreateCompanyUpdate", {"employees": -3}),
+        call("FormUpdate", {"employees": -3}),
         "That is not a headcount; how many people?",
     ]
     executor, model = make_executor([form], script)
     for text in ("Add Acme", "250", "make it -3"):
         reply = executor.send("t", text)
     assert reply.form["state"] == "ACTIVE" and reply.form["values"]["employees"] == 250
-    assert "CreateCompanyFinalize" not in model.requests[-1].tools
+    assert "state ACTIVE" in model.requests[-1].messages[-1].text
 
 
 def test_the_graph_has_the_designed_edges(make_executor) -> None:

@@ -54,13 +54,13 @@ def test_start_opens_an_active_form_with_a_fresh_id_and_forces_update() -> None:
             "summary_turn": None,
         }
     ]
-    assert outcome.force_tool == "CreateCompanyUpdate"
+    assert outcome.force_tool == "FormUpdate"
     assert not outcome.is_error
 
 
 def test_start_message_names_the_first_field_to_ask() -> None:
     message = CreateCompany().start([], turn()).message
-    assert "CreateCompanyUpdate" in message
+    assert "FormUpdate" in message
     assert "name (The company's name)" in message
 
 
@@ -451,7 +451,7 @@ def test_start_and_finalize_variants_have_their_own_arguments() -> None:
     form = CreateCompany()
     assert shown(form, FormToolState.INACTIVE)["parameters"].get("properties", {}) == {}
     assert shown(form, FormToolState.FILLED)["parameters"]["required"] == ["confirm"]
-    assert shown(form, FormToolState.FILLED)["name"] == "CreateCompanyFinalize"
+    assert shown(form, FormToolState.FILLED)["name"] == "FormFinalize"
 
 
 def test_the_update_variant_is_shown_compact() -> None:
@@ -483,34 +483,31 @@ def test_variant_hooks_set_the_description_and_arguments_the_model_sees() -> Non
 
     form = RenameOnly()
     update = shown(form, FormToolState.ACTIVE)
-    assert update["name"] == "CreateCompanyUpdate"
+    assert update["name"] == "FormUpdate"
     assert update["description"] == "Rename it."
     assert update["parameters"]["properties"] == {"name": {"type": "string", "description": "The new name"}}
+    # The fields the state note lists for FormUpdate while this form is active.
+    assert form.update_fields() == {"name": {"type": "string", "description": "The new name"}}
     assert shown(form, FormToolState.FILLED)["description"].startswith("Save the form")
-    correction = convert_to_openai_tool(form.variants(FormToolState.FILLED)[1])["function"]
-    assert correction["parameters"]["properties"] == {"name": {"type": "string"}}
 
 
-def test_a_filled_form_offers_finalize_and_an_update_with_names_and_types_only() -> None:
-    offered = [
-        convert_to_openai_tool(tool)["function"] for tool in CreateCompany().variants(FormToolState.FILLED)
-    ]
-    assert [tool["name"] for tool in offered] == ["CreateCompanyFinalize", "CreateCompanyUpdate"]
-    assert offered[1]["parameters"]["properties"] == {
-        "name": {"type": "string"},
-        "employees": {"type": "integer"},
-        "domain": {"type": "string"},
-        "ideal_customer": {"type": "boolean"},
-    }
+def test_every_form_is_filled_and_saved_through_the_shared_tools() -> None:
+    form = CreateCompany()
+    assert (form.start_name, form.update_name, form.finalize_name) == (
+        "CreateCompanyStart",
+        "FormUpdate",
+        "FormFinalize",
+    )
+    assert list(form.update_fields()) == ["name", "employees", "domain", "ideal_customer"]
 
 
 # -- Every call in every state, through the dispatcher ------------------------------------------------
 
 CALLS = {
     "start": ("CreateCompanyStart", {}),
-    "update": ("CreateCompanyUpdate", {"employees": 1}),
-    "confirm": ("CreateCompanyFinalize", {"confirm": True}),
-    "revise": ("CreateCompanyFinalize", {"confirm": False}),
+    "update": ("FormUpdate", {"employees": 1}),
+    "confirm": ("FormFinalize", {"confirm": True}),
+    "revise": ("FormFinalize", {"confirm": False}),
     "reset": ("FormReset", {}),
 }
 

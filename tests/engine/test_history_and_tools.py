@@ -1,4 +1,4 @@
-"""The history window and the tools visible in each form state."""
+"""The history window and the tools offered in every form state."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
-from converso import FormReset, TurnContext, filter_active_tools
+from converso import FormReset, TurnContext, offered_tools
 from converso.form_agent import history_window, run_tool_call
-from converso.form_agent.dispatch import VisibleTools
 from tests.engine.conftest import NOW
 from tests.engine.forms import CreateCompany, CreateEmployee
 
@@ -58,40 +57,50 @@ def names(tools) -> list[str]:
     return [t.name for t in tools]
 
 
-def test_without_a_form_only_starts_and_other_tools_are_visible() -> None:
-    tools = [CreateCompany(), search, FormReset()]
-    assert names(filter_active_tools(tools, [])) == ["CreateCompanyStart", "search"]
-
-
-def test_an_active_form_shows_update_and_reset_next_to_the_other_forms_starts() -> None:
+def test_the_offered_tools_are_the_same_in_every_state() -> None:
     tools = [CreateCompany(), CreateEmployee(), search, FormReset()]
-    forms = tools[0].start([], turn()).forms
-    assert names(filter_active_tools(tools, forms)) == [
-        "CreateCompanyUpdate",
+    expected = [
+        "CreateCompanyStart",
         "CreateEmployeeStart",
         "search",
+        "FormUpdate",
+        "FormFinalize",
         "FormReset",
     ]
-
-
-def test_remembered_visible_tools_follow_each_change_of_the_stack() -> None:
-    tools = [CreateCompany(), CreateEmployee(), search, FormReset()]
-    visible = VisibleTools(tools)
-    empty: list = []
-    started = run_tool_call(tools, empty, "CreateCompanyStart", {}, turn()).forms
-    filled = run_tool_call(
-        tools, started, "CreateCompanyUpdate", {"name": "Acme", "employees": 3}, turn()
-    ).forms
-    nested = run_tool_call(tools, started, "CreateEmployeeStart", {}, turn()).forms
+    assert names(offered_tools(tools)) == expected
+    started = run_tool_call(tools, [], "CreateCompanyStart", {}, turn()).forms
+    filled = run_tool_call(tools, started, "FormUpdate", {"name": "Acme", "employees": 3}, turn()).forms
     assert [form["state"] for form in filled] == ["FILLED"]
-    for forms in [empty, started, filled, nested, started, empty]:
-        assert names(visible(forms)) == names(filter_active_tools(tools, forms))
+    # Nothing about the offer depends on the stack: the definitions are byte-identical objects.
+    assert [id(t) for t in offered_tools(tools)] == [id(t) for t in offered_tools(tools)]
+
+
+def test_calls_that_do_not_fit_the_state_are_refused_with_what_to_do() -> None:
+    tools = [CreateCompany(), FormReset()]
+    for name in ("FormUpdate", "FormFinalize"):
+        outcome = run_tool_call(tools, [], name, {"confirm": True}, turn())
+        assert outcome.is_error and "No form is active" in outcome.message and "Start" in outcome.message
+    assert run_tool_call(tools, [], "FormReset", {}, turn()).is_error
+    started = run_tool_call(tools, [], "CreateCompanyStart", {}, turn()).forms
+    outcome = run_tool_call(tools, started, "FormFinalize", {"confirm": True}, turn())
+    assert outcome.is_error and outcome.forms == started
+    assert outcome.message == "CreateCompany is not filled yet, so it cannot be saved: ask the user for name."
+    again = run_tool_call(tools, started, "CreateCompanyStart", {}, turn())
+    assert again.is_error and "already open" in again.message
+
+
+def test_the_window_moves_in_steps_of_half_its_size() -> None:
+    history = [HumanMessage(str(n)) for n in range(25)]
+    starts = [history_window(history[:length], 10)[0].text for length in range(10, 26)]
+    # 10 messages: all of them; then the start jumps by 5 each time it would fall out of the window.
+    assert starts == ["0"] + ["5"] * 5 + ["10"] * 5 + ["15"] * 5
+    assert all(5 < len(history_window(history[:n], 10)) <= 10 for n in range(11, 26))
 
 
 def test_dispatch_runs_a_form_call_against_the_stack() -> None:
     tools = [CreateCompany(), FormReset()]
     outcome = run_tool_call(tools, [], "CreateCompanyStart", {}, turn())
-    outcome = run_tool_call(tools, outcome.forms, "CreateCompanyUpdate", {"name": "Acme"}, turn())
+    outcome = run_tool_call(tools, outcome.forms, "FormUpdate", {"name": "Acme"}, turn())
     assert outcome.forms[-1]["values"] == {"name": "Acme"}
     outcome = run_tool_call(tools, outcome.forms, "FormReset", {}, turn())
     assert outcome.forms == []

@@ -17,9 +17,9 @@ from tests.engine.forms import CreateCompany
 
 ROOT = Path(__file__).resolve().parents[2]
 
-FIRST_TURN = [call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme"}), "How many people?"]
-SECOND_TURN = [call("CreateCompanyUpdate", {"employees": 250, "domain": "acme.com"}), "Save Acme?"]
-THIRD_TURN = [call("CreateCompanyFinalize", {"confirm": True}), "Saved."]
+FIRST_TURN = [call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme"}), "How many people?"]
+SECOND_TURN = [call("FormUpdate", {"employees": 250, "domain": "acme.com"}), "Save Acme?"]
+THIRD_TURN = [call("FormFinalize", {"confirm": True}), "Saved."]
 
 
 def executor_over(store: object, script: list, form: CreateCompany | None = None) -> FormAgentExecutor:

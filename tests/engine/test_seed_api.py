@@ -61,9 +61,9 @@ def results(model: ScriptedChatModel) -> list[str]:
 
 FILL_AND_CONFIRM = [
     call("CreateUserStart"),
-    call("CreateUserUpdate", {"name": "Ada Lovelace", "email": "ada@example.com"}),
+    call("FormUpdate", {"name": "Ada Lovelace", "email": "ada@example.com"}),
     "Ada Lovelace, ada@example.com. Shall I create it?",
-    call("CreateUserFinalize", {"confirm": True}),
+    call("FormFinalize", {"confirm": True}),
     "Created.",
 ]
 
@@ -132,7 +132,7 @@ def test_skip_confirm_commits_in_the_update_that_fills_the_form_as_in_the_seed()
         return_direct = True
 
     form = FindUser(saved=[])
-    script = [call("CreateUserStart"), call("CreateUserUpdate", {"name": "Ada", "email": "ada@example.com"})]
+    script = [call("CreateUserStart"), call("FormUpdate", {"name": "Ada", "email": "ada@example.com"})]
     executor, model = seed_executor([form], script)
     with executor:
         reply = executor.send("t", "Ada, ada@example.com")
@@ -193,7 +193,7 @@ def test_a_seed_style_get_tool_start_message_reads_the_form_of_the_conversation(
     ]
     # The seed's hook is for people: the model still gets the engine's own instructions after Start.
     start_result = next(m.text for m in model.requests[1].messages if isinstance(m, ToolMessage))
-    assert "Call CreateUserUpdate" in start_result
+    assert "Call FormUpdate" in start_result
 
 
 def test_a_seed_style_get_next_field_to_collect_reads_self_form() -> None:
@@ -220,9 +220,9 @@ def test_a_seed_style_is_form_filled_decides_when_the_summary_comes() -> None:
 
     script = [
         call("CreateUserStart"),
-        call("CreateUserUpdate", {"name": "Ada", "email": "ada@example.com"}),
+        call("FormUpdate", {"name": "Ada", "email": "ada@example.com"}),
         "How old is Ada?",
-        call("CreateUserUpdate", {"age": 36}),
+        call("FormUpdate", {"age": 36}),
         "Shall I create Ada, 36?",
     ]
     executor, _ = seed_executor([NeedsAge(saved=[])], script)
@@ -252,14 +252,13 @@ def test_form_reset_drops_a_seed_style_form() -> None:
         assert executor.send("t", "forget it").form is None
 
 
-def test_filter_active_tools_shows_each_form_by_its_state() -> None:
+def test_filter_active_tools_is_the_tool_list_offered_in_every_state() -> None:
     form = CreateUser(saved=[])
     inactive = [tool.name for tool in filter_active_tools([form, FormReset()], [])]
     active = [
         tool.name for tool in filter_active_tools([form, FormReset()], [new_snapshot("f", "CreateUser")])
     ]
-    assert inactive == ["CreateUserStart"]
-    assert active == ["CreateUserUpdate", "FormReset"]
+    assert inactive == active == ["CreateUserStart", "FormUpdate", "FormFinalize", "FormReset"]
 
 
 def test_the_seed_import_path_is_an_alias_of_the_engine() -> None:

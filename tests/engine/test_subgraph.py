@@ -49,13 +49,13 @@ def test_the_parent_keeps_the_form_between_messages_and_it_is_written_once_after
         form,
         [
             call("CreateCompanyStart"),
-            call("CreateCompanyUpdate", {"name": "Acme"}),
+            call("FormUpdate", {"name": "Acme"}),
             "How many people?",
-            call("CreateCompanyUpdate", {"employees": 250}),
+            call("FormUpdate", {"employees": 250}),
             "Acme, 250 people. Save it?",
-            call("CreateCompanyFinalize", {"confirm": True}),
+            call("FormFinalize", {"confirm": True}),
             "Saved.",
-            call("CreateCompanyFinalize", {"confirm": True}),
+            call("FormFinalize", {"confirm": True}),
             "Already saved.",
         ],
     )
@@ -80,8 +80,8 @@ def test_update_and_finalize_in_one_message_are_refused_inside_the_subgraph() ->
         [
             call("CreateCompanyStart"),
             calls(
-                ("CreateCompanyUpdate", {"name": "Acme", "employees": 3}),
-                ("CreateCompanyFinalize", {"confirm": True}),
+                ("FormUpdate", {"name": "Acme", "employees": 3}),
+                ("FormFinalize", {"confirm": True}),
             ),
             "Acme, 3 people. Save it?",
         ],

@@ -71,7 +71,7 @@ def test_a_form_commit_running_past_the_timeout_keeps_the_form_filled(make_execu
     form = CreateCompany()
     release = threading.Event()
     form.ledger.write = lambda key, record: release.wait(6) and "late"  # type: ignore[method-assign]
-    script = [*company_script()[:5], call("CreateCompanyFinalize", {"confirm": True}), "It is taking long."]
+    script = [*company_script()[:5], call("FormFinalize", {"confirm": True}), "It is taking long."]
     executor, model = make_executor([form], script, tool_timeout=1)
     try:
         executor.send("t", "Add Acme")
@@ -79,7 +79,7 @@ def test_a_form_commit_running_past_the_timeout_keeps_the_form_filled(make_execu
         reply = executor.send("t", "yes")
     finally:
         release.set()
-    assert "CreateCompanyFinalize did not finish within the tool timeout" in last_tool_results(model)[-1]
+    assert "FormFinalize did not finish within the tool timeout" in last_tool_results(model)[-1]
     assert reply.form["state"] == "FILLED"
 
 
@@ -115,7 +115,7 @@ class BuggyCompany(CreateCompany):
         return fields["employee_count"]  # a KeyError: the field is called employees
 
 
-BUGGY_COMMIT = [*company_script()[:5], call("CreateCompanyFinalize", {"confirm": True}), "Sorry."]
+BUGGY_COMMIT = [*company_script()[:5], call("FormFinalize", {"confirm": True}), "Sorry."]
 
 
 def test_a_key_error_in_a_commit_is_logged_with_its_traceback_and_the_model_gets_a_neutral_message(
@@ -130,9 +130,9 @@ def test_a_key_error_in_a_commit_is_logged_with_its_traceback_and_the_model_gets
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None and record.exc_info[0] is KeyError
     assert "_run_when_complete" in caplog.text and "KeyError: 'employee_count'" in caplog.text
-    assert (record.thread_id, record.tool) == ("t", "CreateCompanyFinalize")
+    assert (record.thread_id, record.tool) == ("t", "FormFinalize")
     message = last_tool_results(model)[-1]
-    assert message.startswith("CreateCompanyFinalize failed because of an internal error")
+    assert message.startswith("FormFinalize failed because of an internal error")
     assert "employee_count" not in message
     assert reply.text == "Sorry."
     assert reply.form["state"] == "FILLED"
@@ -153,13 +153,13 @@ def test_a_bug_in_a_form_hook_is_logged_and_does_not_escape_the_turn(make_execut
         def resolve_field(self, name: str, value: Any, context: FormContext) -> Any:
             return self.directory[value]  # an AttributeError: there is no directory
 
-    script = [call("CreateEmployeeStart"), call("CreateEmployeeUpdate", {"first_name": "Ada"}), "Hmm."]
+    script = [call("CreateEmployeeStart"), call("FormUpdate", {"first_name": "Ada"}), "Hmm."]
     executor, model = make_executor([BrokenResolver()], script)
     with caplog.at_level(logging.ERROR, logger="converso"):
         reply = executor.send("t", "Add Ada")
     assert reply.text == "Hmm."
     assert "AttributeError" in caplog.text
-    assert last_tool_results(model)[-1].startswith("CreateEmployeeUpdate failed because of an internal error")
+    assert last_tool_results(model)[-1].startswith("FormUpdate failed because of an internal error")
 
 
 @tool
@@ -249,7 +249,7 @@ def test_the_system_prompt_is_set_by_subclassing(make_executor) -> None:
         executor.send("t", "hi")
     prompt = model.requests[0].messages[0]
     assert isinstance(prompt, SystemMessage)
-    assert prompt.text.startswith("You are Acme's CRM assistant.\nCurrent date and time:")
+    assert prompt.text.startswith("You are Acme's CRM assistant.\nTo create or change a record")
 
 
 def test_the_whole_system_prompt_can_be_built_by_a_subclass() -> None:

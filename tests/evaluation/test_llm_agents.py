@@ -34,8 +34,9 @@ def _task_by_first_message(request: RecordedRequest) -> Task:
 
 
 def _position(request: RecordedRequest) -> tuple[int, int]:
-    """(user turn, model call within the turn) of an agent request."""
-    roles = [m["role"] for m in request.messages]
+    """(user turn, model call within the turn) of an agent request; converso's state note after the
+    history is the engine's, not a user turn."""
+    roles = [m["role"] for m in request.messages if not str(m.get("content", "")).startswith("[Form note]")]
     last_user = len(roles) - 1 - roles[::-1].index("user")
     return roles.count("user") - 1, roles[last_user:].count("assistant")
 

@@ -25,7 +25,7 @@ def test_filled_company_form_shows_the_summary_as_the_reply_and_writes_nothing_y
     reply = chat.say(
         "Add Acme Robotics, acme-robotics.com",
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Acme Robotics", "domain": "https://www.Acme-Robotics.com/"}),
+        call("FormUpdate", {"name": "Acme Robotics", "domain": "https://www.Acme-Robotics.com/"}),
     )
     assert reply.text == (
         "Create company:\n"
@@ -39,9 +39,9 @@ def test_filled_company_form_shows_the_summary_as_the_reply_and_writes_nothing_y
 
 def test_confirmed_company_is_created_and_the_reply_names_it(chat, crm):
     chat.say(
-        "Add Acme", call("CreateCompanyStart"), call("CreateCompanyUpdate", {"name": "Acme", "employees": 0})
+        "Add Acme", call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme", "employees": 0})
     )
-    reply = chat.say("yes", call("CreateCompanyFinalize", {"confirm": True}))
+    reply = chat.say("yes", call("FormFinalize", {"confirm": True}))
     [acme] = companies(crm)
     assert reply.text == f"Created company Acme (id={acme['id']})."
     assert acme["employees"] == 0
@@ -52,7 +52,7 @@ def test_required_fields_are_asked_for_one_at_a_time(chat):
     chat.say(
         "New contact Jane",
         call("CreatePersonStart"),
-        call("CreatePersonUpdate", {"first_name": "Jane"}),
+        call("FormUpdate", {"first_name": "Jane"}),
         "What is Jane's last name?",
     )
     assert chat.tool_results()[-1] == "Stored: first_name. Next field to ask the user: last_name (Last name)."
@@ -62,7 +62,7 @@ def test_optional_fields_are_offered_in_the_summary_but_never_asked_for(chat):
     reply = chat.say(
         "New contact Jane Doe",
         call("CreatePersonStart"),
-        call("CreatePersonUpdate", {"first_name": "Jane", "last_name": "Doe"}),
+        call("FormUpdate", {"first_name": "Jane", "last_name": "Doe"}),
     )
     assert reply.form["state"] == "FILLED"
     assert "You can also add: email, phone, job title, company." in reply.text
@@ -74,13 +74,13 @@ def test_a_company_named_in_words_is_linked_by_id_and_shown_by_name(chat, crm):
         "Jane Doe, CTO at acme robotics",
         call("CreatePersonStart"),
         call(
-            "CreatePersonUpdate",
+            "FormUpdate",
             {"first_name": "Jane", "last_name": "Doe", "job_title": "CTO", "company": "acme robotics"},
         ),
     )
     assert "- Company: Acme Robotics\n" in reply.text
     assert reply.form["values"]["company"] == acme["id"]
-    chat.say("yes", call("CreatePersonFinalize", {"confirm": True}))
+    chat.say("yes", call("FormFinalize", {"confirm": True}))
     [jane] = crm.list("person")["data"]["people"]
     assert (jane["companyId"], jane["jobTitle"]) == (acme["id"], "CTO")
 
@@ -91,7 +91,7 @@ def test_an_ambiguous_company_is_not_stored_and_the_candidates_are_listed(chat, 
     reply = chat.say(
         "Jane Doe at Acme",
         call("CreatePersonStart"),
-        call("CreatePersonUpdate", {"first_name": "Jane", "last_name": "Doe", "company": "Acme"}),
+        call("FormUpdate", {"first_name": "Jane", "last_name": "Doe", "company": "Acme"}),
         "Which Acme: Acme Labs or Acme Foods?",
     )
     result = chat.tool_results()[-1]
@@ -107,7 +107,7 @@ def test_an_unknown_company_is_reported_so_the_model_can_offer_to_create_it(chat
     chat.say(
         "Jane Doe at Initech",
         call("CreatePersonStart"),
-        call("CreatePersonUpdate", {"first_name": "Jane", "last_name": "Doe", "company": "Initech"}),
+        call("FormUpdate", {"first_name": "Jane", "last_name": "Doe", "company": "Initech"}),
         "I can't find Initech. Shall I create it?",
     )
     assert (
@@ -120,7 +120,7 @@ def test_an_invalid_email_is_rejected_with_what_is_accepted(chat):
     reply = chat.say(
         "Jane Doe, jane at acme",
         call("CreatePersonStart"),
-        call("CreatePersonUpdate", {"first_name": "Jane", "last_name": "Doe", "email": "jane at acme"}),
+        call("FormUpdate", {"first_name": "Jane", "last_name": "Doe", "email": "jane at acme"}),
         "That email looks wrong; what is it?",
     )
     assert (
@@ -137,7 +137,7 @@ def test_opportunity_summary_shows_defaults_the_resolved_date_and_the_names_of_r
         "Acme pilot, 50k, closing next Friday, with jane@acme.com",
         call("CreateOpportunityStart"),
         call(
-            "CreateOpportunityUpdate",
+            "FormUpdate",
             {
                 "name": "Acme pilot",
                 "amount": "50k",
@@ -165,11 +165,11 @@ def test_confirmed_opportunity_stores_micros_currency_stage_and_close_date(chat,
         "Deal",
         call("CreateOpportunityStart"),
         call(
-            "CreateOpportunityUpdate",
+            "FormUpdate",
             {"name": "Deal", "amount": 1250.5, "currency": "eur", "stage": "proposal"},
         ),
     )
-    chat.say("save", call("CreateOpportunityFinalize", {"confirm": True}))
+    chat.say("save", call("FormFinalize", {"confirm": True}))
     [deal] = crm.list("opportunity")["data"]["opportunities"]
     assert deal["amount"] == {"amountMicros": 1_250_500_000, "currencyCode": "EUR"}
     assert deal["stage"] == "PROPOSAL"
@@ -187,7 +187,7 @@ def test_invalid_opportunity_values_are_rejected_with_what_is_accepted(chat, fie
     reply = chat.say(
         "Deal",
         call("CreateOpportunityStart"),
-        call("CreateOpportunityUpdate", {"name": "Deal", field: value}),
+        call("FormUpdate", {"name": "Deal", field: value}),
         "Could you check that value?",
     )
     assert message in chat.tool_results()[-1]
@@ -199,9 +199,9 @@ def test_a_crm_rejection_at_commit_keeps_the_form_and_tells_the_model(chat, crm)
     chat.say(
         "Jane Roe, jane@acme.com",
         call("CreatePersonStart"),
-        call("CreatePersonUpdate", {"first_name": "Jane", "last_name": "Roe", "email": "jane@acme.com"}),
+        call("FormUpdate", {"first_name": "Jane", "last_name": "Roe", "email": "jane@acme.com"}),
     )
-    reply = chat.say("yes", call("CreatePersonFinalize", {"confirm": True}), "That email is taken.")
+    reply = chat.say("yes", call("FormFinalize", {"confirm": True}), "That email is taken.")
     assert chat.tool_results()[-1].startswith("CreatePerson was not saved: ")
     assert "jane@acme.com" in chat.tool_results()[-1]
     assert reply.form["state"] == "FILLED"
@@ -219,16 +219,16 @@ def test_a_repeated_commit_with_the_same_form_id_writes_one_record(crm):
 
 def test_when_an_interrupted_form_resumes_the_model_gets_the_commit_result(chat, crm):
     chat.say(
-        "New deal", call("CreateOpportunityStart"), call("CreateOpportunityUpdate", {}), "Name of the deal?"
+        "New deal", call("CreateOpportunityStart"), call("FormUpdate", {}), "Name of the deal?"
     )
     chat.say(
         "First add company Initech",
         call("CreateCompanyStart"),
-        call("CreateCompanyUpdate", {"name": "Initech"}),
+        call("FormUpdate", {"name": "Initech"}),
     )
     reply = chat.say(
         "yes",
-        call("CreateCompanyFinalize", {"confirm": True}),
+        call("FormFinalize", {"confirm": True}),
         "Initech is created. Now, what is the deal called?",
     )
     assert reply.text == "Initech is created. Now, what is the deal called?"

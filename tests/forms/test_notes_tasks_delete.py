@@ -20,10 +20,10 @@ def test_a_note_about_a_person_is_linked_to_that_person(chat, crm):
     reply = chat.say(
         "Note on Jane: prefers email",
         call("CreateNoteStart"),
-        call("CreateNoteUpdate", {"body": "Prefers email", "about": "jane@acme.com"}),
+        call("FormUpdate", {"body": "Prefers email", "about": "jane@acme.com"}),
     )
     assert "- About: Jane Doe (person)\n" in reply.text
-    chat.say("yes", call("CreateNoteFinalize", {"confirm": True}))
+    chat.say("yes", call("FormFinalize", {"confirm": True}))
     [note] = crm.list("note")["data"]["notes"]
     [target] = crm.list("noteTarget")["data"]["noteTargets"]
     assert (target["noteId"], target["personId"]) == (note["id"], jane["id"])
@@ -34,10 +34,10 @@ def test_a_task_due_on_a_natural_date_about_an_opportunity(chat, crm):
     reply = chat.say(
         "Task: send the proposal for Acme pilot by 1 Feb",
         call("CreateTaskStart"),
-        call("CreateTaskUpdate", {"title": "Send proposal", "due_date": "1 Feb", "about": "Acme pilot"}),
+        call("FormUpdate", {"title": "Send proposal", "due_date": "1 Feb", "about": "Acme pilot"}),
     )
     assert "- Due date: 2026-02-01 (Sunday)\n- Status: TODO (default)\n" in reply.text
-    chat.say("yes", call("CreateTaskFinalize", {"confirm": True}))
+    chat.say("yes", call("FormFinalize", {"confirm": True}))
     [task] = crm.list("task")["data"]["tasks"]
     [target] = crm.list("taskTarget")["data"]["taskTargets"]
     assert (task["dueAt"][:10], task["status"], target["opportunityId"]) == ("2026-02-01", "TODO", deal["id"])
@@ -47,16 +47,16 @@ def test_moving_a_task_to_another_record_replaces_its_link(chat, crm):
     acme = add_company(crm, "Acme")
     globex = add_company(crm, "Globex")
     chat.say(
-        "Task for Acme", call("CreateTaskStart"), call("CreateTaskUpdate", {"title": "Demo", "about": "Acme"})
+        "Task for Acme", call("CreateTaskStart"), call("FormUpdate", {"title": "Demo", "about": "Acme"})
     )
-    chat.say("yes", call("CreateTaskFinalize", {"confirm": True}))
+    chat.say("yes", call("FormFinalize", {"confirm": True}))
     reply = chat.say(
         "The demo is for Globex",
         call("UpdateTaskStart"),
-        call("UpdateTaskUpdate", {"record": "Demo", "about": "Globex"}),
+        call("FormUpdate", {"record": "Demo", "about": "Globex"}),
     )
     assert "- About: Acme (company) → Globex (company)\n" in reply.text
-    chat.say("yes", call("UpdateTaskFinalize", {"confirm": True}))
+    chat.say("yes", call("FormFinalize", {"confirm": True}))
     targets = crm.list("taskTarget")["data"]["taskTargets"]
     assert [t["companyId"] for t in targets] == [globex["id"]]
     assert acme["id"] not in str(targets)
@@ -65,17 +65,17 @@ def test_moving_a_task_to_another_record_replaces_its_link(chat, crm):
 def test_delete_asks_for_confirmation_then_deletes(chat, crm):
     acme = add_company(crm, "Acme", "acme.com")
     reply = chat.say(
-        "Delete acme.com", call("DeleteRecordStart"), call("DeleteRecordUpdate", {"record": "acme.com"})
+        "Delete acme.com", call("DeleteRecordStart"), call("FormUpdate", {"record": "acme.com"})
     )
     assert reply.text == "Delete Acme (company)? This cannot be undone. Shall I delete it?"
     assert len(crm.list("company")["data"]["companies"]) == 1
-    reply = chat.say("yes", call("DeleteRecordFinalize", {"confirm": True}))
+    reply = chat.say("yes", call("FormFinalize", {"confirm": True}))
     assert reply.text == f"Deleted company Acme (id={acme['id']})."
     assert crm.list("company")["data"]["companies"] == []
 
 
 def test_saying_no_at_the_delete_summary_keeps_the_record(chat, crm):
     add_company(crm, "Acme")
-    chat.say("Delete Acme", call("DeleteRecordStart"), call("DeleteRecordUpdate", {"record": "Acme"}))
-    chat.say("no, keep it", call("DeleteRecordFinalize", {"confirm": False}), call("FormReset"), "Kept.")
+    chat.say("Delete Acme", call("DeleteRecordStart"), call("FormUpdate", {"record": "Acme"}))
+    chat.say("no, keep it", call("FormFinalize", {"confirm": False}), call("FormReset"), "Kept.")
     assert len(crm.list("company")["data"]["companies"]) == 1

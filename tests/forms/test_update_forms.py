@@ -20,7 +20,7 @@ def test_update_summary_shows_old_and_new_for_each_change_only(chat, crm):
     reply = chat.say(
         "Acme has 300 people now",
         call("UpdateCompanyStart"),
-        call("UpdateCompanyUpdate", {"record": "Acme", "employees": 300, "domain": "acme.com"}),
+        call("FormUpdate", {"record": "Acme", "employees": 300, "domain": "acme.com"}),
     )
     assert reply.text == (
         "Update company Acme:\n- Employees: 120 → 300\nAnything else to change, or shall I save it?"
@@ -32,7 +32,7 @@ def test_an_empty_field_is_shown_as_empty_before_its_first_value(chat, crm):
     reply = chat.say(
         "Acme's domain is acme.io",
         call("UpdateCompanyStart"),
-        call("UpdateCompanyUpdate", {"record": "Acme", "domain": "acme.io"}),
+        call("FormUpdate", {"record": "Acme", "domain": "acme.io"}),
     )
     assert "- Domain: (empty) → acme.io\n" in reply.text
 
@@ -42,7 +42,7 @@ def test_naming_the_record_without_a_change_asks_what_to_change(chat, crm):
     reply = chat.say(
         "Update Acme",
         call("UpdateCompanyStart"),
-        call("UpdateCompanyUpdate", {"record": "Acme", "employees": 120}),
+        call("FormUpdate", {"record": "Acme", "employees": 120}),
         "What should change?",
     )
     assert reply.form["state"] == "ACTIVE"
@@ -57,11 +57,11 @@ def test_confirmed_update_writes_only_the_changed_fields(chat, crm):
     chat.say(
         "Acme has 300 people",
         call("UpdateCompanyStart"),
-        call("UpdateCompanyUpdate", {"record": "Acme", "employees": 300, "name": "Acme"}),
+        call("FormUpdate", {"record": "Acme", "employees": 300, "name": "Acme"}),
     )
     # Someone renames the company between the summary and the "yes": the rename must survive.
     crm.update("company", acme["id"], {"name": "Acme Inc"})
-    reply = chat.say("yes", call("UpdateCompanyFinalize", {"confirm": True}))
+    reply = chat.say("yes", call("FormFinalize", {"confirm": True}))
     record = crm.get("company", acme["id"])["data"]["company"]
     assert (record["name"], record["employees"]) == ("Acme Inc", 300)
     assert reply.text == f"Updated company Acme Inc (id={acme['id']})."
@@ -72,10 +72,10 @@ def test_updating_an_amount_keeps_the_currency(chat, crm):
     reply = chat.say(
         "Pilot is 12k now",
         call("UpdateOpportunityStart"),
-        call("UpdateOpportunityUpdate", {"record": "Pilot", "amount": "12k"}),
+        call("FormUpdate", {"record": "Pilot", "amount": "12k"}),
     )
     assert "- Amount: 10,000 → 12,000\n" in reply.text
-    chat.say("ok", call("UpdateOpportunityFinalize", {"confirm": True}))
+    chat.say("ok", call("FormFinalize", {"confirm": True}))
     amount = crm.get("opportunity", deal["id"])["data"]["opportunity"]["amount"]
     assert amount == {"amountMicros": 12_000_000_000, "currencyCode": "EUR"}
 
@@ -84,7 +84,7 @@ def test_an_unknown_record_to_update_is_reported(chat, crm):
     chat.say(
         "Update Initech",
         call("UpdateCompanyStart"),
-        call("UpdateCompanyUpdate", {"record": "Initech", "employees": 5}),
+        call("FormUpdate", {"record": "Initech", "employees": 5}),
         "I can't find Initech.",
     )
     assert "record: No company matches 'Initech'." in chat.tool_results()[-1]
@@ -95,10 +95,10 @@ def test_task_status_and_due_date_update_with_natural_values(chat, crm):
     reply = chat.say(
         "Call Jane is in progress, due next Friday",
         call("UpdateTaskStart"),
-        call("UpdateTaskUpdate", {"record": "Call Jane", "status": "in progress", "due_date": "next Friday"}),
+        call("FormUpdate", {"record": "Call Jane", "status": "in progress", "due_date": "next Friday"}),
     )
     assert "- Due date: (empty) → 2026-01-09 (Friday)\n" in reply.text
     assert "- Status: TODO → IN_PROGRESS\n" in reply.text
-    chat.say("yes", call("UpdateTaskFinalize", {"confirm": True}))
+    chat.say("yes", call("FormFinalize", {"confirm": True}))
     stored = crm.get("task", task["id"])["data"]["task"]
     assert (stored["status"], stored["dueAt"][:10]) == ("IN_PROGRESS", "2026-01-09")

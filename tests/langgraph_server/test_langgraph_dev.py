@@ -49,9 +49,9 @@ def test_a_company_created_over_three_messages_is_written_once_after_the_yes(
         opening,
         tool_calls(call("CreateCompanyStart")),
         "What is the company called?",
-        tool_calls(call("CreateCompanyUpdate", {"name": "Initech", "domain": "initech.com"})),
-        tool_calls(call("CreateCompanyFinalize", {"confirm": True})),
-        tool_calls(call("CreateCompanyFinalize", {"confirm": True})),
+        tool_calls(call("FormUpdate", {"name": "Initech", "domain": "initech.com"})),
+        tool_calls(call("FormFinalize", {"confirm": True})),
+        tool_calls(call("FormFinalize", {"confirm": True})),
         "Initech is already saved.",
     )
     thread = client.threads.create()["thread_id"]
@@ -93,15 +93,15 @@ def test_update_and_finalize_in_one_message_before_the_summary_was_seen_is_refus
         opening,
         tool_calls(call("CreateCompanyStart")),
         tool_calls(
-            call("CreateCompanyUpdate", {"name": "Umbrella Corp"}),
-            call("CreateCompanyFinalize", {"confirm": True}),
+            call("FormUpdate", {"name": "Umbrella Corp"}),
+            call("FormFinalize", {"confirm": True}),
         ),
         "Here is the summary: Umbrella Corp. Shall I save it?",
     )
     thread = client.threads.create()["thread_id"]
     reply = say(client, thread, opening)
     refusals = [m for m in reply["messages"] if m["type"] == "tool" and m["status"] == "error"]
-    assert [m["name"] for m in refusals] == ["CreateCompanyFinalize"]
+    assert [m["name"] for m in refusals] == ["FormFinalize"]
     assert "the user has not answered the summary yet" in refusals[0]["content"]
     assert reply["form"]["state"] == "FILLED"
     assert named(langgraph_server, "Umbrella Corp") == []
@@ -112,7 +112,7 @@ def test_streaming_shows_the_form_change(langgraph_server: LangGraphServer, clie
     langgraph_server.conversations.script(
         opening,
         tool_calls(call("CreateCompanyStart")),
-        tool_calls(call("CreateCompanyUpdate", {"name": "Hooli", "domain": "hooli.com"})),
+        tool_calls(call("FormUpdate", {"name": "Hooli", "domain": "hooli.com"})),
     )
     thread = client.threads.create()["thread_id"]
     parts = list(
@@ -137,4 +137,4 @@ def test_streaming_shows_the_form_change(langgraph_server: LangGraphServer, clie
         for message in part.data
         if message["type"] == "tool"
     ]
-    assert tool_results == ["CreateCompanyStart", "CreateCompanyUpdate"]
+    assert tool_results == ["CreateCompanyStart", "FormUpdate"]

@@ -60,17 +60,17 @@ class CreateCompany(FormTool):
 def turn_1() -> list[ScriptItem]:
     return [
         tool_calls(call("CreateCompanyStart", {})),
-        tool_calls(call("CreateCompanyUpdate", {"name": "Acme"})),
+        tool_calls(call("FormUpdate", {"name": "Acme"})),
         text(ASK_EMPLOYEES),
     ]
 
 
 def turn_2() -> list[ScriptItem]:
-    return [tool_calls(call("CreateCompanyUpdate", {"employees": 250, "domain": "acme.com"})), text(SUMMARY)]
+    return [tool_calls(call("FormUpdate", {"employees": 250, "domain": "acme.com"})), text(SUMMARY)]
 
 
 def turn_3() -> list[ScriptItem]:
-    return [tool_calls(call("CreateCompanyFinalize", {"confirm": True})), text(DONE)]
+    return [tool_calls(call("FormFinalize", {"confirm": True})), text(DONE)]
 
 
 @pytest.fixture
@@ -137,9 +137,12 @@ def test_requests_carry_the_form_tools_the_forced_update_and_the_tool_results(
 
     assert "CreateCompanyStart" in start.tool_names
     assert start.tool_choice in (None, "auto")
-    assert update.tool_choice == {"type": "function", "function": {"name": "CreateCompanyUpdate"}}
-    update_schema = next(t for t in update.tools if t["function"]["name"] == "CreateCompanyUpdate")
-    assert {"name", "employees", "domain"} <= set(update_schema["function"]["parameters"]["properties"])
+    assert update.tool_choice == {"type": "function", "function": {"name": "FormUpdate"}}
+    # The same tool definitions on every call (a cacheable prefix); the form's fields are in the note.
+    assert update.tools == start.tools
+    note = update.messages[-1]
+    assert note["role"] == "user" and note["content"].startswith("[Form note]")
+    assert all(f'"{field}"' in note["content"] for field in ("name", "employees", "domain"))
     tool_results = [m for m in answer.messages if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_results] == ["call_1_0", "call_2_0"]
     assert not any(r.stream for r in server.requests)

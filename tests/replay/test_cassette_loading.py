@@ -27,9 +27,9 @@ turns:
       - expect_tools_include: [CreateCompanyStart, list_companies]
         tool_calls:
           - {name: CreateCompanyStart, args: {}}
-      - expect_tool_choice: CreateCompanyUpdate
+      - expect_tool_choice: FormUpdate
         tool_calls:
-          - {name: CreateCompanyUpdate, args: {name: Acme}}
+          - {name: FormUpdate, args: {name: Acme}}
       - text: "What is Acme's web domain?"
     expect:
       reply: "What is Acme's web domain?"
@@ -37,14 +37,14 @@ turns:
   - user: "acme.com, 250 people"
     model:
       - tool_calls:
-          - {name: CreateCompanyUpdate, args: {domain: acme.com, employees: 250}}
+          - {name: FormUpdate, args: {domain: acme.com, employees: 250}}
       - text: "Name Acme, domain acme.com, 250 employees. Shall I create it?"
     expect:
       form: {name: CreateCompany, state: FILLED}
   - user: "yes"
     model:
       - tool_calls:
-          - {name: CreateCompanyFinalize, args: {confirm: true}}
+          - {name: FormFinalize, args: {confirm: true}}
       - expect_last_tool_result_contains: "Acme"
         text: "Done: Acme is in the CRM."
     expect:
@@ -72,7 +72,7 @@ def test_the_specification_example_loads_into_typed_turns_and_items() -> None:
     first = cassette.turns[0]
     assert first.model[0].expect_tools_include == ("CreateCompanyStart", "list_companies")
     assert first.model[0].tool_calls == (ScriptedToolCall(name="CreateCompanyStart", args={}),)
-    assert first.model[1].expect_tool_choice == "CreateCompanyUpdate"
+    assert first.model[1].expect_tool_choice == "FormUpdate"
     assert first.model[2].text == "What is Acme's web domain?"
     assert first.expect.reply == "What is Acme's web domain?"
     assert first.expect.form is not None and first.expect.form.values == {"name": "Acme"}
@@ -103,7 +103,7 @@ def test_seeded_crm_and_defaults() -> None:
 def test_raw_string_args_are_kept_verbatim_for_malformed_json() -> None:
     cassette = parse_cassette(
         "name: x\nturns:\n  - user: hi\n    model:\n"
-        '      - tool_calls: [{name: CreateCompanyUpdate, args: \'{"name": "Ac\'}]\n'
+        '      - tool_calls: [{name: FormUpdate, args: \'{"name": "Ac\'}]\n'
         "      - text: sorry\n"
     )
 

@@ -16,7 +16,7 @@ turns:
   - user: "Add the company Acme"
     model:
       - tool_calls: [{name: CreateCompanyStart, args: {}}]
-      - tool_calls: [{name: CreateCompanyUpdate, args: {name: Acme}}]
+      - tool_calls: [{name: FormUpdate, args: {name: Acme}}]
     expect:
       form: {name: CreateCompany, state: FILLED}
 """

@@ -38,8 +38,8 @@ def test_a_recorded_crm_conversation_replays_and_passes(tmp_path: Path) -> None:
         CRMWorld,
         [
             {"tool_calls": [{"name": "CreateCompanyStart", "args": {}}]},
-            {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {"name": "Acme", "employees": 12}}]},
-            {"tool_calls": [{"name": "CreateCompanyFinalize", "args": {"confirm": True}}]},
+            {"tool_calls": [{"name": "FormUpdate", "args": {"name": "Acme", "employees": 12}}]},
+            {"tool_calls": [{"name": "FormFinalize", "args": {"confirm": True}}]},
         ],
         ["Add the company Acme, 12 people", "yes"],
     )
@@ -57,14 +57,14 @@ def test_a_forced_tool_choice_is_recorded_as_an_expectation(tmp_path: Path) -> N
         TinyWorld,
         [
             {"tool_calls": [{"name": "BookTableStart", "args": {}}]},
-            {"tool_calls": [{"name": "BookTableUpdate", "args": {"guest": "Ada"}}]},
+            {"tool_calls": [{"name": "FormUpdate", "args": {"guest": "Ada"}}]},
             "Booked for Ada? Shall I confirm?",
         ],
         ["A table for Ada"],
     )
 
     items = recorder.turns[0].model
-    assert [item.expect_tool_choice for item in items] == [None, "BookTableUpdate", None]
+    assert [item.expect_tool_choice for item in items] == [None, "FormUpdate", None]
     assert recorder.turns[0].expect.reply == "Booked for Ada? Shall I confirm?"
     form = recorder.turns[0].expect.form
     assert form is not None and (form.name, form.state, form.values) == (
@@ -80,7 +80,7 @@ def test_malformed_arguments_are_recorded_verbatim(tmp_path: Path) -> None:
         TinyWorld,
         [
             {"tool_calls": [{"name": "BookTableStart", "args": {}}]},
-            {"tool_calls": [{"name": "BookTableUpdate", "args": '{"guest": "Ad'}]},
+            {"tool_calls": [{"name": "FormUpdate", "args": '{"guest": "Ad'}]},
             "Sorry, what name?",
         ],
         ["A table please"],
@@ -97,8 +97,8 @@ def test_record_ids_are_left_out_of_expectations(tmp_path: Path) -> None:
         CRMWorld,
         [
             {"tool_calls": [{"name": "CreateCompanyStart", "args": {}}]},
-            {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {"name": "Acme"}}]},
-            {"tool_calls": [{"name": "CreateCompanyFinalize", "args": {"confirm": True}}]},
+            {"tool_calls": [{"name": "FormUpdate", "args": {"name": "Acme"}}]},
+            {"tool_calls": [{"name": "FormFinalize", "args": {"confirm": True}}]},
         ],
         ["Add Acme", "yes"],
     )
@@ -132,10 +132,10 @@ def test_a_conversation_through_chat_openai_records_and_replays(tmp_path: Path) 
 
     script = [
         tool_calls(call("CreateCompanyStart")),
-        tool_calls(call("CreateCompanyUpdate", {})),
+        tool_calls(call("FormUpdate", {})),
         text("Sure. What is the company called?"),
-        tool_calls(call("CreateCompanyUpdate", {"name": "Acme", "domain": "acme.com", "employees": 250})),
-        tool_calls(call("CreateCompanyFinalize", {"confirm": True})),
+        tool_calls(call("FormUpdate", {"name": "Acme", "domain": "acme.com", "employees": 250})),
+        tool_calls(call("FormFinalize", {"confirm": True})),
     ]
     world = CRMWorld(CassetteRecorder(None).crm, tmp_path, NOW)
     with ScriptedOpenAIServer(script) as server:
@@ -149,7 +149,7 @@ def test_a_conversation_through_chat_openai_records_and_replays(tmp_path: Path) 
     path = recorder.save()
     assert path is not None
     cassette = load_cassette(path)
-    assert cassette.turns[0].model[1].expect_tool_choice == "CreateCompanyUpdate"
+    assert cassette.turns[0].model[1].expect_tool_choice == "FormUpdate"
     result = replay(cassette)
     assert result.passed, result.report()
     assert [(c["name"], c["employees"]) for c in result.written["companies"]] == [("Acme", 250)]

@@ -15,19 +15,18 @@ turns:
   - user: "A table for Ada please"
     model:
       - expect_tools_include: [BookTableStart, opening_hours]
-        expect_tools_exclude: [BookTableUpdate, FormReset]
         tool_calls: [{name: BookTableStart, args: {}}]
-      - expect_tool_choice: BookTableUpdate
+      - expect_tool_choice: FormUpdate
         expect_last_tool_result_contains: "Started form BookTable"
-        tool_calls: [{name: BookTableUpdate, args: {guest: Ada, seats: 3}}]
+        tool_calls: [{name: FormUpdate, args: {guest: Ada, seats: 3}}]
       - text: "Ada, 3 seats. Shall I book it?"
     expect:
       reply: "Ada, 3 seats. Shall I book it?"
       form: {name: BookTable, state: FILLED, values: {guest: Ada, seats: 3}}
   - user: "yes"
     model:
-      - expect_tools_include: [BookTableFinalize, FormReset]
-        tool_calls: [{name: BookTableFinalize, args: {confirm: true}}]
+      - expect_tools_include: [FormFinalize, FormReset]
+        tool_calls: [{name: FormFinalize, args: {confirm: true}}]
       - expect_last_tool_result_contains: "booked for Ada"
         text: "Booked."
     expect:
@@ -85,20 +84,25 @@ def test_a_tool_not_offered_fails_expect_tools_include_with_the_offered_list() -
     assert (
         'turn 1 ("A table for Ada please"), model call 1: expect_tools_include: search not offered' in report
     )
-    assert "offered tools: BookTableStart, opening_hours" in report
+    assert "offered tools: BookTableStart, FormUpdate, FormFinalize, FormReset, opening_hours" in report
 
 
 def test_a_tool_offered_fails_expect_tools_exclude() -> None:
-    report = _failure(_edit("[BookTableUpdate, FormReset]", "[opening_hours]"))
+    report = _failure(
+        _edit(
+            "      - expect_tools_include: [BookTableStart, opening_hours]\n",
+            "      - expect_tools_include: [BookTableStart, opening_hours]\n        expect_tools_exclude: [opening_hours]\n",
+        )
+    )
 
     assert "model call 1: expect_tools_exclude: opening_hours offered" in report
 
 
 def test_a_wrong_forced_tool_fails_with_a_diff() -> None:
-    report = _failure(_edit("expect_tool_choice: BookTableUpdate", "expect_tool_choice: BookTableFinalize"))
+    report = _failure(_edit("expect_tool_choice: FormUpdate", "expect_tool_choice: FormFinalize"))
 
     assert "model call 2: expect_tool_choice differs" in report
-    assert "-tool_choice: BookTableFinalize" in report and "+tool_choice: BookTableUpdate" in report
+    assert "-tool_choice: FormFinalize" in report and "+tool_choice: FormUpdate" in report
 
 
 def test_an_unforced_call_has_tool_choice_auto() -> None:
@@ -190,7 +194,7 @@ def test_the_run_stops_at_the_first_failing_turn() -> None:
 
 
 def test_a_failing_item_check_is_reported_even_though_the_turn_completed() -> None:
-    result = _run(_edit("expect_tool_choice: BookTableUpdate", "expect_tool_choice: opening_hours"))
+    result = _run(_edit("expect_tool_choice: FormUpdate", "expect_tool_choice: opening_hours"))
 
     assert result.turns[0].reply == "Ada, 3 seats. Shall I book it?"
     assert result.failure is not None and result.failure.where.endswith("model call 2")
@@ -198,10 +202,10 @@ def test_a_failing_item_check_is_reported_even_though_the_turn_completed() -> No
 
 def test_malformed_json_arguments_reach_the_engine_as_raw_text() -> None:
     text = _edit(
-        "        tool_calls: [{name: BookTableUpdate, args: {guest: Ada, seats: 3}}]\n",
-        '        tool_calls: [{name: BookTableUpdate, args: \'{"guest": "Ad\'}]\n'
+        "        tool_calls: [{name: FormUpdate, args: {guest: Ada, seats: 3}}]\n",
+        '        tool_calls: [{name: FormUpdate, args: \'{"guest": "Ad\'}]\n'
         '      - expect_last_tool_result_contains: "not valid JSON"\n'
-        "        tool_calls: [{name: BookTableUpdate, args: {guest: Ada, seats: 3}}]\n",
+        "        tool_calls: [{name: FormUpdate, args: {guest: Ada, seats: 3}}]\n",
     )
 
     assert _run(text).passed

@@ -39,11 +39,11 @@ turns:
   - user: "A table for Ada please"
     model:
       - tool_calls: [{name: BookTableStart, args: {}}]
-      - tool_calls: [{name: BookTableUpdate, args: {guest: Ada}}]
+      - tool_calls: [{name: FormUpdate, args: {guest: Ada}}]
       - text: "Ada, 2 seats. Shall I book it?"
   - user: "yes"
     model:
-      - tool_calls: [{name: BookTableFinalize, args: {confirm: true}}]
+      - tool_calls: [{name: FormFinalize, args: {confirm: true}}]
       - text: "Booked."
 """
 

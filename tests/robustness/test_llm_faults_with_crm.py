@@ -72,7 +72,7 @@ def fill_acme_to_summary(server: ScriptedOpenAIServer, agent: FormAgentExecutor)
     server.extend(
         [
             tool_calls(call("CreateCompanyStart", {})),
-            tool_calls(call("CreateCompanyUpdate", {"name": "Acme", "domain": "acme.com", "employees": 250})),
+            tool_calls(call("FormUpdate", {"name": "Acme", "domain": "acme.com", "employees": 250})),
         ]
     )
     reply = agent.send("t", "Add Acme, acme.com, 250 people")
@@ -87,13 +87,13 @@ def test_faults_on_every_call_are_retried_and_the_person_is_written_once(
             status(429, retry_after=RETRY_NOW),
             tool_calls(call("CreatePersonStart", {})),
             status(500, retry_after=RETRY_NOW),
-            tool_calls(call("CreatePersonUpdate", {"first_name": "Jane"})),
+            tool_calls(call("FormUpdate", {"first_name": "Jane"})),
             delay(3),  # longer than the client's timeout: the client gives up on it and retries
             text("What is Jane's last name?"),
             status(502, retry_after=RETRY_NOW),
-            tool_calls(call("CreatePersonUpdate", {"last_name": "Doe"})),
+            tool_calls(call("FormUpdate", {"last_name": "Doe"})),
             status(503, retry_after=RETRY_NOW),
-            tool_calls(call("CreatePersonFinalize", {"confirm": True})),
+            tool_calls(call("FormFinalize", {"confirm": True})),
         ]
     )
     assert agent.send("t", "Add Jane").text == "What is Jane's last name?"
@@ -113,10 +113,10 @@ def test_a_provider_down_after_a_commit_rolls_the_turn_back_and_the_retry_writes
     server.extend(
         [
             tool_calls(call("CreatePersonStart", {})),
-            tool_calls(call("CreatePersonUpdate", {"first_name": "Jane"})),
+            tool_calls(call("FormUpdate", {"first_name": "Jane"})),
             text("What is Jane's last name?"),
             tool_calls(call("CreateCompanyStart", {})),
-            tool_calls(call("CreateCompanyUpdate", {"name": "Acme"})),
+            tool_calls(call("FormUpdate", {"name": "Acme"})),
         ]
     )
     agent.send("t", "Add Jane")
@@ -128,7 +128,7 @@ def test_a_provider_down_after_a_commit_rolls_the_turn_back_and_the_retry_writes
     )
     server.extend(
         [
-            tool_calls(call("CreateCompanyFinalize", {"confirm": True})),
+            tool_calls(call("FormFinalize", {"confirm": True})),
             *[status(500, retry_after=RETRY_NOW)] * ATTEMPTS,
         ]
     )
@@ -141,7 +141,7 @@ def test_a_provider_down_after_a_commit_rolls_the_turn_back_and_the_retry_writes
 
     server.extend(
         [
-            tool_calls(call("CreateCompanyFinalize", {"confirm": True})),
+            tool_calls(call("FormFinalize", {"confirm": True})),
             text("Acme is in. Back to Jane: what is her last name?"),
         ]
     )
@@ -172,7 +172,7 @@ async def test_a_stream_cut_mid_finalize_call_keeps_the_form_and_writes_nothing(
 ) -> None:
     fill_acme_to_summary(server, agent)
     before = agent.get_form("t")
-    server.extend([cut_stream_after(2), tool_calls(call("CreateCompanyFinalize", {"confirm": True}))])
+    server.extend([cut_stream_after(2), tool_calls(call("FormFinalize", {"confirm": True}))])
 
     events = [event async for event in agent.astream("t", "yes")]
 

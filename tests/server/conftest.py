@@ -43,15 +43,15 @@ def ticket_turns() -> list[list[Any]]:
     return [
         [
             {"tool_calls": [{"name": "CreateTicketStart", "args": {}}]},
-            {"tool_calls": [{"name": "CreateTicketUpdate", "args": {"subject": "Printer on fire"}}]},
+            {"tool_calls": [{"name": "FormUpdate", "args": {"subject": "Printer on fire"}}]},
             "How urgent is it, from 1 to 4?",
         ],
         [
-            {"tool_calls": [{"name": "CreateTicketUpdate", "args": {"priority": 1}}]},
+            {"tool_calls": [{"name": "FormUpdate", "args": {"priority": 1}}]},
             "Printer on fire, priority 1. Shall I open it?",
         ],
         [
-            {"tool_calls": [{"name": "CreateTicketFinalize", "args": {"confirm": True}}]},
+            {"tool_calls": [{"name": "FormFinalize", "args": {"confirm": True}}]},
             "Done: the ticket is open.",
         ],
     ]

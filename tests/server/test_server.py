@@ -120,7 +120,7 @@ async def test_a_turn_streams_tokens_tools_form_and_reply(make_agent: Any, state
         frames = await client.turn(TICKET_USER_TURNS[0])
     assert opened["resumed"] is False and opened["form"] is None
     assert "".join(f["text"] for f in of_type(frames, "token")) == "How urgent is it, from 1 to 4?"
-    assert [f["name"] for f in of_type(frames, "tool")] == ["CreateTicketStart", "CreateTicketUpdate"]
+    assert [f["name"] for f in of_type(frames, "tool")] == ["CreateTicketStart", "FormUpdate"]
     assert of_type(frames, "form")[-1]["form"]["values"] == {"subject": "Printer on fire"}
     assert frames[-1] == {
         "type": "reply",

@@ -24,7 +24,7 @@ def state_url(tmp_path: Path) -> str:
 
 FILL_TICKET = [
     {"tool_calls": [{"name": "CreateTicketStart", "args": {}}]},
-    {"tool_calls": [{"name": "CreateTicketUpdate", "args": {"subject": "Printer on fire", "priority": 1}}]},
+    {"tool_calls": [{"name": "FormUpdate", "args": {"subject": "Printer on fire", "priority": 1}}]},
     "Printer on fire, priority 1. Shall I open it?",
     "Done: the ticket is open.",
 ]
@@ -42,7 +42,7 @@ async def test_the_confirm_frame_saves_the_filled_form(
         while not frames or frames[-1]["type"] != "reply":
             frames.append(await client.recv())
     assert filled[-1]["display"]["can_confirm"] is True
-    assert [f["name"] for f in of_type(frames, "tool")] == ["CreateTicketFinalize"]
+    assert [f["name"] for f in of_type(frames, "tool")] == ["FormFinalize"]
     assert ticket_tool.created == [{"subject": "Printer on fire", "priority": 1}]
     assert frames[-1]["text"] == "Done: the ticket is open." and frames[-1]["form"] is None
 

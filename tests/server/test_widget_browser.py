@@ -35,11 +35,11 @@ REPO = Path(__file__).resolve().parents[2]
 # Confirm button saves without the model, so the model speaks only when it asks for the name.
 CREATE_COMPANY_SCRIPT: list[Any] = [
     {"tool_calls": [{"name": "CreateCompanyStart", "args": {}}]},
-    {"tool_calls": [{"name": "CreateCompanyUpdate", "args": {}}]},
+    {"tool_calls": [{"name": "FormUpdate", "args": {}}]},
     "Sure. What is the company called?",
     {
         "tool_calls": [
-            {"name": "CreateCompanyUpdate", "args": {"name": "Acme", "domain": "acme.com", "employees": 250}}
+            {"name": "FormUpdate", "args": {"name": "Acme", "domain": "acme.com", "employees": 250}}
         ]
     },
 ]

@@ -19,7 +19,7 @@ tasks:
         - company: {name: Acme}
     reference:
       - user: Add Acme
-        calls: [CreateCompanyStart, {CreateCompanyUpdate: {name: Acme}}]
+        calls: [CreateCompanyStart, {FormUpdate: {name: Acme}}]
 """
 
 
@@ -33,7 +33,7 @@ def test_a_task_file_loads_with_its_reference_solution(tmp_path: Path) -> None:
     (task,) = load_tasks(write(tmp_path, GOOD))
     assert (task.id, task.category, task.crm_seed, task.kind) == ("add-acme", "demo", None, "write")
     assert task.utterances == ["Add Acme"]
-    assert [call.name for call in task.reference[0].calls] == ["CreateCompanyStart", "CreateCompanyUpdate"]
+    assert [call.name for call in task.reference[0].calls] == ["CreateCompanyStart", "FormUpdate"]
     assert task.expected.create[0].fields == {"name": "Acme"}
 
 
