@@ -226,7 +226,7 @@ def test_system_prompt_from_a_file_replaces_the_built_in_instructions(data_dir: 
         system = server.requests[0].messages[0]
     assert system["role"] == "system"
     assert system["content"].startswith(
-        "You are the front desk of Acme Corp. Be brief.\nCurrent date and time:"
+        "You are the front desk of Acme Corp. Be brief.\nTo create or change a record"
     )
 
 
