@@ -59,6 +59,8 @@ def _policy_model(sleep_s: float) -> Any:
     from langchain_core.outputs import ChatGeneration, ChatResult
     from langchain_core.utils.function_calling import convert_to_openai_tool
 
+    from converso.form_agent.prompts import is_state_note
+
     class PolicyModel(BaseChatModel):
         """Decides like a cooperative LLM from the last message, after sleeping like a slow one."""
 
@@ -86,7 +88,8 @@ def _policy_model(sleep_s: float) -> Any:
         def _decide(self, messages: list[Any], kwargs: dict[str, Any]) -> AIMessage:
             choice = kwargs.get("tool_choice")
             forced = choice.get("function", {}).get("name") if isinstance(choice, dict) else choice
-            last = messages[-1]
+            # The state note the engine sends after the history is not what the person said.
+            last = messages[-2] if len(messages) > 1 and is_state_note(messages[-1]) else messages[-1]
             n = len(messages)
             if forced == "FormUpdate":
                 return _call("FormUpdate", {}, n)
