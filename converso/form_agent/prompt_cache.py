@@ -15,6 +15,7 @@ Any other model gets the messages as they are and no extra arguments.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,20 +60,23 @@ def _with_breakpoint(message: AnyMessage) -> AnyMessage:
     return message.model_copy(update={"content": blocks})
 
 
+# A model of a provider package exists only once that package was imported: looking it up in sys.modules
+# instead of importing it spares a turn of a model of another kind importing a provider (the OpenAI and
+# Anthropic packages take about a second of CPU to import, on the first turn of every worker).
+
+
 def _is_openai_api(model: BaseChatModel) -> bool:
-    try:
-        from langchain_openai import AzureChatOpenAI, ChatOpenAI
-    except ImportError:  # pragma: no cover - a runtime dependency
-        return False
-    if not isinstance(model, ChatOpenAI) or isinstance(model, AzureChatOpenAI):
+    openai = sys.modules.get("langchain_openai")
+    if (
+        openai is None
+        or not isinstance(model, openai.ChatOpenAI)
+        or isinstance(model, openai.AzureChatOpenAI)
+    ):
         return False
     base_url = model.openai_api_base or ""
     return not base_url or base_url.startswith("https://api.openai.com")
 
 
 def _is_anthropic(model: BaseChatModel) -> bool:
-    try:
-        from langchain_anthropic import ChatAnthropic
-    except ImportError:  # an optional dependency: without it no model is Anthropic's
-        return False
-    return isinstance(model, ChatAnthropic)
+    anthropic = sys.modules.get("langchain_anthropic")
+    return anthropic is not None and isinstance(model, anthropic.ChatAnthropic)
