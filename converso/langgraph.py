@@ -12,6 +12,8 @@ message, events, and the roll back of a failed turn.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -22,10 +24,11 @@ from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from converso.form_agent.executor import DEFAULT_HISTORY_WINDOW
+from converso.form_agent.executor import DEFAULT_HISTORY_WINDOW, DEFAULT_TOOL_TIMEOUT
 from converso.form_agent.graph import Engine, build_graph
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.state import FormAgentState
+from converso.form_agent.tool_runner import ToolRunner
 from converso.form_agent.toolset import with_form_reset
 
 __all__ = ["FormAgentState", "check_parent_state", "make_graph"]
@@ -42,6 +45,8 @@ def make_graph(
     system_prompt: str | None = None,
     history_window: int = DEFAULT_HISTORY_WINDOW,
     max_error_rounds: int = 3,
+    tool_timeout: float | None = DEFAULT_TOOL_TIMEOUT,
+    strict: bool = False,
 ) -> CompiledStateGraph:
     """The compiled form graph over ``tools`` (FormTools and plain tools; FormReset is added).
 
@@ -51,23 +56,38 @@ def make_graph(
     own) and in a subgraph (the parent's is used). ``embed_in``: the parent graph's state schema when the
     graph becomes one of its nodes; it must declare every key of :class:`FormAgentState` (subclass it),
     or the form would be lost between runs, so a missing key raises ValueError here.
+
+    ``tool_timeout`` and ``strict`` are those of :class:`FormAgentExecutor`: a tool call still running after
+    ``tool_timeout`` seconds becomes an error message the model sees, and a bug in a tool is logged (raised
+    when ``strict``).
     """
     if history_window <= 0:
         raise ValueError(f"history_window must be at least 1 message, got {history_window}")
     if max_error_rounds <= 0:
         raise ValueError(f"max_error_rounds must be at least 1, got {max_error_rounds}")
+    if tool_timeout is not None and tool_timeout <= 0:
+        raise ValueError(f"tool_timeout must be a positive number of seconds or None, got {tool_timeout}")
     if embed_in is not None:
         check_parent_state(embed_in)
+    tools = with_form_reset(tools)
     engine = Engine(
-        tools=with_form_reset(tools),
+        tools=tools,
         models=model if isinstance(model, ModelFactory) else ModelFactory(model),
         clock=clock or _utc_now,
         id_factory=id_factory or _new_id,
         system_prompt=system_prompt,
         history_window=history_window,
         max_error_rounds=max_error_rounds,
+        # Under a server the graph runs on its event loop, where the deadline needs no pool; a pool of
+        # its own serves the deadline of a synchronous invoke (its threads start only when used).
+        runner=ToolRunner(tools, timeout=tool_timeout, strict=strict, pool=_tool_pool()),
     )
     return build_graph(engine, checkpointer)
+
+
+@functools.cache
+def _tool_pool() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="converso-graph-tool")
 
 
 def check_parent_state(schema: type) -> None:

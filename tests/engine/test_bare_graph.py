@@ -3,8 +3,12 @@ checkpointer, no FormAgentExecutor. This is how LangGraph Server and a parent gr
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import pytest
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from converso.langgraph import make_graph
@@ -121,3 +125,38 @@ def test_each_run_starts_with_fresh_per_run_fields() -> None:
     assert "Your previous tool call failed" in model.requests[1].messages[-1].text
     # The failure belonged to the first run: the second one's prompt does not carry it.
     assert "Your previous tool call failed" not in model.requests[2].messages[-1].text
+
+
+def test_the_bare_graph_gives_up_on_a_tool_past_its_timeout_and_the_run_goes_on() -> None:
+    release = threading.Event()
+
+    @tool
+    def slow_lookup(name: str) -> str:
+        """Look a company up in a slow directory."""
+        release.wait(6)
+        return f"{name}: found"
+
+    model = ScriptedChatModel(responses=[call("slow_lookup", {"name": "Acme"}), "The directory is slow."])
+    graph = make_graph([slow_lookup], model, checkpointer=InMemorySaver(), tool_timeout=0.5)
+    try:
+        state = say(graph, "t", "look up Acme")
+        # The run ended while the tool was still blocked: the deadline ended the wait.
+        assert not release.is_set()
+    finally:
+        release.set()
+    assert state["messages"][-1].text == "The directory is slow."
+    timed_out = [m for m in state["messages"] if isinstance(m, ToolMessage)]
+    assert timed_out[-1].status == "error"
+    assert timed_out[-1].text.startswith("slow_lookup did not finish within the tool timeout of 0.5 s")
+
+
+def test_a_bug_in_a_tool_of_the_bare_graph_raises_when_strict() -> None:
+    @tool
+    def broken_lookup(name: str) -> str:
+        """Look a company up."""
+        return {}[name]
+
+    model = ScriptedChatModel(responses=[call("broken_lookup", {"name": "Acme"}), "never reached"])
+    graph = make_graph([broken_lookup], model, checkpointer=InMemorySaver(), strict=True)
+    with pytest.raises(KeyError):
+        say(graph, "t", "look up Acme")
