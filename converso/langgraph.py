@@ -25,7 +25,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from converso.form_agent.executor import DEFAULT_HISTORY_WINDOW, DEFAULT_TOOL_TIMEOUT
-from converso.form_agent.graph import Engine, build_graph
+from converso.form_agent.graph import Engine, build_graph, check_settings
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.state import FormAgentState
 from converso.form_agent.tool_runner import ToolRunner
@@ -61,12 +61,9 @@ def make_graph(
     ``tool_timeout`` seconds becomes an error message the model sees, and a bug in a tool is logged (raised
     when ``strict``).
     """
-    if history_window <= 0:
-        raise ValueError(f"history_window must be at least 1 message, got {history_window}")
-    if max_error_rounds <= 0:
-        raise ValueError(f"max_error_rounds must be at least 1, got {max_error_rounds}")
-    if tool_timeout is not None and tool_timeout <= 0:
-        raise ValueError(f"tool_timeout must be a positive number of seconds or None, got {tool_timeout}")
+    check_settings(
+        history_window=history_window, max_error_rounds=max_error_rounds, tool_timeout=tool_timeout
+    )
     if embed_in is not None:
         check_parent_state(embed_in)
     tools = with_form_reset(tools)

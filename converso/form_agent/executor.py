@@ -31,6 +31,7 @@ from converso.form_agent.graph import (
     TurnBroken,
     TurnCancelled,
     build_graph,
+    check_settings,
     confirmation_message,
 )
 from converso.form_agent.model_factory import ModelFactory
@@ -117,14 +118,11 @@ class FormAgentExecutor:
         self.tools = with_form_reset(tools)
         self.callbacks: list[BaseCallbackHandler] = list(callbacks or [])
         self.models = model if isinstance(model, ModelFactory) else ModelFactory(model)
-        if history_window <= 0:
-            raise ValueError(f"history_window must be at least 1 message, got {history_window}")
-        if max_error_rounds <= 0:
-            raise ValueError(f"max_error_rounds must be at least 1, got {max_error_rounds}")
+        check_settings(
+            history_window=history_window, max_error_rounds=max_error_rounds, tool_timeout=tool_timeout
+        )
         if max_concurrent_turns is not None and max_concurrent_turns <= 0:
             raise ValueError(f"max_concurrent_turns must be at least 1 (or None), got {max_concurrent_turns}")
-        if tool_timeout is not None and tool_timeout <= 0:
-            raise ValueError(f"tool_timeout must be a positive number of seconds or None, got {tool_timeout}")
         # A wrong provider, a missing package or a missing key is reported now, not at the first message.
         self.models.check()
         if system_prompt is not None:

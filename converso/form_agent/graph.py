@@ -56,6 +56,16 @@ class TurnCancelled(Exception):
 CANCEL_KEY = "converso_cancel"
 
 
+def check_settings(*, history_window: int, max_error_rounds: int, tool_timeout: float | None) -> None:
+    """Refuse settings no engine can run with (FormAgentExecutor and make_graph take the same ones)."""
+    if history_window <= 0:
+        raise ValueError(f"history_window must be at least 1 message, got {history_window}")
+    if max_error_rounds <= 0:
+        raise ValueError(f"max_error_rounds must be at least 1, got {max_error_rounds}")
+    if tool_timeout is not None and tool_timeout <= 0:
+        raise ValueError(f"tool_timeout must be a positive number of seconds or None, got {tool_timeout}")
+
+
 @dataclass(frozen=True)
 class Engine:
     """Everything the nodes need besides the state."""
