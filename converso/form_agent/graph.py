@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import RunnableBinding, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -107,7 +107,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
     offered = offered_tools(engine.tools)
     runner = engine.runner or ToolRunner(engine.tools)
 
-    def model_request(state: AgentState, config: RunnableConfig) -> tuple[Any, list[Any]]:
+    def model_request(state: AgentState, config: RunnableConfig) -> tuple[Any, list[Any], dict[str, Any]]:
         _stop_if_cancelled(config)
         forms = state.get("forms") or []
         forced = state.get("forced_tool")
@@ -128,24 +128,25 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         chat_model = engine.models.chat_model()
         # The provider's own prompt-caching hooks: a cache key per thread, cache breakpoints.
         options = cache_kwargs(chat_model, thread_id)
-        return (bound.bind(**options) if options else bound), with_cache_breakpoints(chat_model, messages)
+        model, arguments = _unbound(bound, chat_model, options)
+        return model, with_cache_breakpoints(chat_model, messages), arguments
 
     def after_model(response: Any) -> Command[Literal["tool", "__end__"]]:
         return Command(update={"messages": [response], "forced_tool": None}, goto=route_after_agent(response))
 
     def agent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
-        model, messages = model_request(state, config)
+        model, messages, arguments = model_request(state, config)
         try:
             # The run config carries the executor's callbacks and the thread id (in the metadata).
-            response = model.invoke(messages, config)
+            response = model.invoke(messages, config, **arguments)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
         return after_model(response)
 
     async def aagent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
-        model, messages = model_request(state, config)
+        model, messages, arguments = model_request(state, config)
         try:
-            response = await model.ainvoke(messages, config)
+            response = await model.ainvoke(messages, config, **arguments)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
         return after_model(response)
@@ -202,6 +203,20 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
     graph.add_edge(START, "begin_turn")
     graph.add_edge("give_up", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def _unbound(bound: Any, chat_model: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The runnable to call and the keyword arguments of one model call. A chat model's own binding of its
+    tools (``bind_tools``: the model and keyword arguments, nothing else) is called as the model with those
+    arguments: the same request, without the binding's merge of the whole run config on every call."""
+    if (
+        isinstance(bound, RunnableBinding)
+        and bound.bound is chat_model
+        and not bound.config
+        and not bound.config_factories
+    ):
+        return chat_model, {**bound.kwargs, **options}
+    return (bound.bind(**options) if options else bound), {}
 
 
 def _both(func: Callable[..., Any], afunc: Callable[..., Awaitable[Any]] | None = None) -> RunnableCallable:
