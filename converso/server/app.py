@@ -508,6 +508,9 @@ class ChatServer:
         """The turn's events to the client, as frames; the turn's outcome to the log."""
         started = time.monotonic()
         outcome, tool_errors = "ok", 0
+        # The form as last shown in this turn, and its display: the reply repeats the form of the tool
+        # round before it, and its display (a thread hand-off, maybe a CRM read) need not be made twice.
+        shown: tuple[Any, Any] | None = None
         try:
             async for event in stream:
                 frame = event_frame(event)
@@ -536,7 +539,9 @@ class ChatServer:
                     frame["activity"] = self._activity(frame["name"], session.form_name)
                 elif frame["type"] in ("form", "reply"):
                     session.form_name = (frame.get("form") or {}).get("name")
-                    frame["display"] = await self._display(frame["form"])
+                    if shown is None or shown[0] != frame["form"]:
+                        shown = (frame["form"], await self._display(frame["form"]))
+                    frame["display"] = shown[1]
                     if frame.get("failed"):
                         frame["text"] = TURN_FAILED_TEXT
                 await self._send(session.ws, frame)
