@@ -168,6 +168,20 @@ class JournalCallbackHandler(BaseCallbackHandler):
 
     raise_error = False
 
+    # Only model and tool calls are journaled. On an event loop LangChain hands each event of a sync
+    # handler to a thread, so the start and end of every graph node would cost two thread hand-offs.
+    @property
+    def ignore_chain(self) -> bool:
+        return True
+
+    @property
+    def ignore_retriever(self) -> bool:
+        return True
+
+    @property
+    def ignore_custom_event(self) -> bool:
+        return True
+
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
         self._runs: dict[UUID, dict[str, Any]] = {}

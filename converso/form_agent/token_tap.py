@@ -27,6 +27,19 @@ class TokenTap(BaseCallbackHandler):
     # Called on the thread running the model, in order with the node's other work.
     run_inline = True
 
+    # Only model calls: LangChain then skips this handler for the start and end of every graph node.
+    @property
+    def ignore_chain(self) -> bool:
+        return True
+
+    @property
+    def ignore_retriever(self) -> bool:
+        return True
+
+    @property
+    def ignore_custom_event(self) -> bool:
+        return True
+
     def __init__(self, on_token: Callable[[TokenEvent], None]) -> None:
         self.on_token = on_token
         self._runs: set[UUID] = set()
