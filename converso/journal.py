@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
+
+from converso.form_agent.callbacks import ModelAndToolEventsOnly
 
 PREVIEW_CHARS = 300
 
@@ -163,24 +164,10 @@ def _usage(response: LLMResult) -> dict[str, int] | None:
     return None
 
 
-class JournalCallbackHandler(BaseCallbackHandler):
+class JournalCallbackHandler(ModelAndToolEventsOnly):
     """Model calls and tool calls, timed from start to end, filed under the run's thread."""
 
     raise_error = False
-
-    # Only model and tool calls are journaled. On an event loop LangChain hands each event of a sync
-    # handler to a thread, so the start and end of every graph node would cost two thread hand-offs.
-    @property
-    def ignore_chain(self) -> bool:
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        return True
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal

@@ -11,34 +11,21 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
+from converso.form_agent.callbacks import ModelAndToolEventsOnly
 from converso.form_agent.reply import TokenEvent
 
 T = TypeVar("T")
 
 
-class TokenTap(BaseCallbackHandler):
+class TokenTap(ModelAndToolEventsOnly):
     """Calls ``on_token`` with a :class:`TokenEvent` for each text chunk of a model call of the agent node
     (models called inside tools are not the agent speaking)."""
 
     # Called on the thread running the model, in order with the node's other work.
     run_inline = True
-
-    # Only model calls: LangChain then skips this handler for the start and end of every graph node.
-    @property
-    def ignore_chain(self) -> bool:
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        return True
 
     def __init__(self, on_token: Callable[[TokenEvent], None]) -> None:
         self.on_token = on_token
