@@ -123,8 +123,9 @@ async def arun_tool_call(
     on ``pool`` (the loop's default executor if None): a synchronous tool, and a form's Update and
     Finalize, which may look records up and commit. A sync call cannot be stopped midway: a turn cancelled
     meanwhile stops waiting for it, and it finishes in the background (a commit it makes stays; the form
-    id it carries makes confirming again return it). A form's Start without values, FormReset and refused
-    calls only touch the form stack: in place."""
+    id it carries makes confirming again return it). A form's Start without values, FormReset, refused
+    calls and the Updates of a form whose ``hooks_may_block()`` is False only touch the form stack: in
+    place."""
     if offered is None:
         offered = offered_tools(tools)
     tool = next((candidate for candidate in offered if candidate.name == shared_name(forms, name)), None)
@@ -133,7 +134,7 @@ async def arun_tool_call(
     owner = _owner(tools, tool.name)
     if owner is None and _is_async(tool):
         return await _ainvoke(tool, forms, arguments, turn, config)
-    if owner is not None and not arguments:
+    if _stays_on_the_loop(tools, forms, tool, owner, arguments):
         return run_tool_call(tools, forms, name, arguments, turn, config, offered=offered)
     call = functools.partial(
         contextvars.copy_context().run,
@@ -147,6 +148,29 @@ async def arun_tool_call(
         offered=offered,
     )
     return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+
+def _stays_on_the_loop(
+    tools: Sequence[BaseTool],
+    forms: list[FormSnapshot],
+    tool: BaseTool,
+    owner: FormTool | None,
+    arguments: dict[str, Any],
+) -> bool:
+    """Whether a form call only computes: a Start without values, or an Update (a Start with values is
+    one) of a form whose hooks do not block and that does not commit in its Update."""
+    if owner is not None:
+        form = owner
+    elif tool.name == FORM_UPDATE:
+        top = active_form(forms)
+        if top is None:
+            return True  # refused: nothing is active
+        form = find_form(tools, top["name"])
+    else:
+        return False  # FormFinalize commits; a plain tool is the developer's
+    if owner is not None and not arguments:
+        return True
+    return not form.skip_confirm and not form.hooks_may_block()
 
 
 def _is_async(tool: BaseTool) -> bool:

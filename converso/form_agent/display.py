@@ -30,6 +30,12 @@ def form_display(tools: Sequence[BaseTool], form: PublicForm | None) -> FormDisp
     return tool.display_view(form)
 
 
+def display_may_block(tools: Sequence[BaseTool], form: PublicForm | None) -> bool:
+    """Whether showing ``form`` may wait on I/O (its form's ``hooks_may_block()``)."""
+    tool = _form_tool(tools, form["name"]) if form is not None else None
+    return tool is not None and tool.hooks_may_block()
+
+
 def activity_phrase(tools: Sequence[BaseTool], name: str, form_name: str | None = None) -> str:
     """A short phrase for a tool call the model made, e.g. "Filling in: New company". FormUpdate and
     FormFinalize act on whichever form is active: ``form_name`` names it, if the caller knows it."""

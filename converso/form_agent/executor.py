@@ -22,7 +22,13 @@ from langgraph.errors import GraphRecursionError
 
 from converso.form_agent.checkpoint import CheckpointerSpec, open_checkpointer
 from converso.form_agent.dispatch import public_form
-from converso.form_agent.display import HistoryEntry, activity_phrase, form_display, visible_history
+from converso.form_agent.display import (
+    HistoryEntry,
+    activity_phrase,
+    display_may_block,
+    form_display,
+    visible_history,
+)
 from converso.form_agent.form_tool import render_result
 from converso.form_agent.graph import (
     CANCEL_KEY,
@@ -366,7 +372,7 @@ class FormAgentExecutor:
                         after = data
                         continue
                     for node, update in (data or {}).items():
-                        if node == "agent" or (node == "begin_turn" and update.get("messages")):
+                        if node == "agent":
                             calls.update(_tool_calls(update["messages"][-1]))
                         elif node == "tool":
                             for event in self._tool_events(update, calls):
@@ -498,6 +504,13 @@ class FormAgentExecutor:
 
     def form_display(self, form: PublicForm | None) -> FormDisplay | None:
         """``form`` as a person sees it: the form's title, field labels, values by name."""
+        return form_display(self.tools, form)
+
+    async def aform_display(self, form: PublicForm | None) -> FormDisplay | None:
+        """``form_display`` for an event loop: on a thread when the form's hooks may block (a linked
+        record's name read from a database), else in place."""
+        if display_may_block(self.tools, form):
+            return await asyncio.to_thread(form_display, self.tools, form)
         return form_display(self.tools, form)
 
     def activity(self, tool_name: str, form_name: str | None = None) -> str:

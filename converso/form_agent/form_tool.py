@@ -171,6 +171,9 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
     - ``variant_description(state)``, ``variant_schema(state)``: the description and the arguments the
       model sees for the form's Start, Update or Finalize tool (shown as compact JSON schemas; validation
       always uses ``args_schema``).
+    - ``hooks_may_block()``: whether the hooks that run while the form is filled in (``resolve_field``,
+      ``prepare_values``, ``summary``, the display of its values) may wait on I/O, such as a lookup in a
+      database. True unless a form says otherwise; see the method.
     - ``skip_confirm``: commit in the Update call that fills the form, with no summary and no
       confirmation (for forms that need no consent, such as a search form).
     - ``summary_is_reply``: the summary the Update that fills the form produces is the turn's reply as it
@@ -190,6 +193,7 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
     form: Any = Field(default=None, exclude=True)
     state: FormToolState | None = Field(default=None, exclude=True)
     _variants: dict[str, BaseTool] = PrivateAttr(default_factory=dict)
+    _update_fields_json: str | None = PrivateAttr(default=None)
 
     # -- names the model sees -------------------------------------------------------------------------
 
@@ -537,10 +541,27 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
             self._variants[state.value] = self._build_variant(state)
         return self._variants[state.value]
 
+    def hooks_may_block(self) -> bool:
+        """Whether the hooks that run while this form is filled in (``resolve_field``, ``prepare_values``,
+        ``summary``, ``display_view``) may wait on I/O: a record looked up by name, a remote check. On an
+        event loop, an Update of such a form, and the display of its values, run on a thread, so a slow
+        lookup never stalls the other conversations; that is the default, as the engine cannot tell what a
+        hook does. A form whose hooks only compute (validation, parsing, formatting) returns False: they
+        then run in place on the loop, without the hand-over to a thread and back, which costs more than
+        they do. (Every Finalize, and an Update that commits with ``skip_confirm``, run on a thread.)"""
+        return True
+
     def update_fields(self) -> dict[str, Any]:
         """The fields the model may give this form's Update, as the compact JSON schema properties of
         ``variant_schema(ACTIVE)``: shown in the state note while the form is active."""
         return self.variant(FormToolState.ACTIVE).tool_call_schema.get("properties", {})
+
+    def update_fields_json(self) -> str:
+        """``update_fields()`` as the JSON text the state note shows, made once: the note is built for
+        every model call while a form is active, and the schema never changes."""
+        if self._update_fields_json is None:
+            self._update_fields_json = json.dumps(self.update_fields(), ensure_ascii=False)
+        return self._update_fields_json
 
     def variant_description(self, state: FormToolState) -> str:
         """The description of the tool the model sees for this form in ``state``."""

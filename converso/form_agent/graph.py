@@ -1,10 +1,11 @@
-"""The LangGraph graph: a ``begin_turn`` entry node, an ``agent`` node (one model call) and a ``tool`` node
-(the calls it made).
+"""The LangGraph graph: an ``agent`` node (one model call) and a ``tool`` node (the calls it made).
 
-begin_turn → agent (it counts the user turn and resets the per-run fields), or → tool with the form's
-Finalize call when the new user message is a structured confirmation of the FILLED form; agent → tool when the model
-calls tools, agent → END when it answers in text; tool → agent to continue, tool → END when a tool returns
-directly, tool → give_up after too many failing rounds in a row.
+agent → tool when the model calls tools, agent → END when it answers in text; tool → agent to continue,
+tool → END when a tool returns directly, tool → give_up after too many failing rounds in a row. The agent
+node also opens each run: when the newest message is the user's, it counts the user turn and resets the
+per-run fields, and when that message is a structured confirmation of the FILLED form it goes straight to
+the tool node with the form's Finalize call, without asking the model. (A separate entry node did this
+until it showed up as a quarter of a turn's graph steps.)
 
 Each node names the next one itself (a ``Command``), from what it just produced: a conditional edge would
 read the state again, and LangGraph builds that read from a copy of every channel (the whole history
@@ -131,25 +132,44 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         model, arguments = _unbound(bound, chat_model, options)
         return model, with_cache_breakpoints(chat_model, messages), arguments
 
-    def after_model(response: Any) -> Command[Literal["tool", "__end__"]]:
-        return Command(update={"messages": [response], "forced_tool": None}, goto=route_after_agent(response))
+    def after_model(response: Any, opening: dict[str, Any]) -> Command[Literal["tool", "__end__"]]:
+        update = {**opening, "messages": [response], "forced_tool": None}
+        return Command(update=update, goto=route_after_agent(response))
+
+    def open_run(state: AgentState) -> tuple[AgentState, dict[str, Any], Command | None]:
+        """The state the model call works from, the update that opens the run (empty after a tool round),
+        and, for a structured confirmation, the Command that saves the form instead of calling the model."""
+        opening = start_of_run(state)
+        if not opening:
+            return state, opening, None
+        confirmation = confirmed_finalize(engine.tools, state) if "turn" in opening else None
+        if confirmation is not None:
+            # A person confirmed the summary with a button: the form is saved without asking the model.
+            return state, opening, Command(update={**opening, "messages": [confirmation]}, goto="tool")
+        return {**state, **opening}, opening, None  # type: ignore[typeddict-item]
 
     def agent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
+        state, opening, confirmed = open_run(state)
+        if confirmed is not None:
+            return confirmed
         model, messages, arguments = model_request(state, config)
         try:
             # The run config carries the executor's callbacks and the thread id (in the metadata).
             response = model.invoke(messages, config, **arguments)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
-        return after_model(response)
+        return after_model(response, opening)
 
     async def aagent(state: AgentState, config: RunnableConfig) -> Command[Literal["tool", "__end__"]]:
+        state, opening, confirmed = open_run(state)
+        if confirmed is not None:
+            return confirmed
         model, messages, arguments = model_request(state, config)
         try:
             response = await model.ainvoke(messages, config, **arguments)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
-        return after_model(response)
+        return after_model(response, opening)
 
     def tool(state: AgentState, config: RunnableConfig) -> Command[Literal["agent", "give_up", "__end__"]]:
         round_ = _ToolRound(engine, state, config)
@@ -186,21 +206,12 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
             return END
         return "agent"
 
-    def begin_turn(state: AgentState) -> Command[Literal["agent", "tool"]]:
-        update = start_of_run(state)
-        confirmation = confirmed_finalize(engine.tools, state) if "turn" in update else None
-        if confirmation is None:
-            return Command(update=update, goto="agent")
-        # A person confirmed the summary with a button: the form is saved without asking the model.
-        return Command(update={**update, "messages": [confirmation]}, goto="tool")
-
     graph = StateGraph(AgentState)
     # Each node names where it goes (a Command); with two bodies that is said here, not read from a hint.
-    graph.add_node("begin_turn", _both(begin_turn), destinations=("agent", "tool"))
     graph.add_node("agent", _both(agent, aagent), destinations=("tool", END))
     graph.add_node("tool", _both(tool, atool), destinations=("agent", "give_up", END))
     graph.add_node("give_up", _both(give_up))
-    graph.add_edge(START, "begin_turn")
+    graph.add_edge(START, "agent")
     graph.add_edge("give_up", END)
     return graph.compile(checkpointer=checkpointer)
 
@@ -291,16 +302,20 @@ class _ToolRound:
 
 
 def start_of_run(state: AgentState) -> dict[str, Any]:
-    """The update that opens a run: per-run fields start fresh, and a newest message from the user that was
-    not counted yet opens a new user turn (a run resumed or repeated without a new message does not).
+    """The update that opens a run, or ``{}`` when the agent node is not at the start of one. A run starts
+    when the newest message is the user's (within a run the newest is the model's or a tool's): per-run
+    fields start fresh, and a message that was not counted yet opens a new user turn (a run repeated with
+    the same message does not).
 
     The consent guard relies on the turn, so it is derived here, inside the graph: the plain
     ``{"messages": [...]}`` input of LangGraph's server, of a parent graph or of ``graph.invoke`` is enough.
     """
-    update: dict[str, Any] = {"forced_tool": None, "error_rounds": 0, "last_error": None, "stop": False}
     messages = state.get("messages") or []
     newest = messages[-1] if messages else None
-    if isinstance(newest, HumanMessage) and newest.id != state.get("turn_message_id"):
+    if not isinstance(newest, HumanMessage):
+        return {}
+    update: dict[str, Any] = {"forced_tool": None, "error_rounds": 0, "last_error": None, "stop": False}
+    if newest.id != state.get("turn_message_id"):
         update["turn"] = state.get("turn", 0) + 1
         update["turn_message_id"] = newest.id
     return update

@@ -87,6 +87,5 @@ def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> lis
             f"rejected: ask the user for a valid one; if they go without it, call {FORM_UPDATE} with "
             f"no arguments to get the summary."
         )
-    fields = json.dumps(form.update_fields(), ensure_ascii=False)
-    lines.append(f"{FORM_UPDATE} takes these fields of {form.name}: {fields}")
+    lines.append(f"{FORM_UPDATE} takes these fields of {form.name}: {form.update_fields_json()}")
     return lines

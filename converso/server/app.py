@@ -577,8 +577,8 @@ class ChatServer:
 
     async def _display(self, form: Any) -> Any:
         # The labels come from the engine (the form's declarations); a linked record's name may need a
-        # CRM read, so off the event loop.
-        describe = getattr(self.agent, "form_display", None)
+        # CRM read, so a sync accessor runs off the event loop (the engine's async one knows when it may).
+        describe = getattr(self.agent, "aform_display", None) or getattr(self.agent, "form_display", None)
         if form is None or describe is None:
             return None
         return to_jsonable(await _call(describe, form))

@@ -80,6 +80,11 @@ class CrmForm(FormTool):
     def reference(self, name: str) -> Reference | None:
         return field_marker(self.schema, name, Reference)
 
+    def hooks_may_block(self) -> bool:
+        # Only reference fields read the CRM while a form is filled in: resolved from a name, shown by name
+        # in the summary and the display. A form without any (a new company) only validates and formats.
+        return any(self.reference(name) is not None for name in self.schema.model_fields)
+
     # -- resolving what the user said -----------------------------------------------------------------
 
     def resolve_field(self, name: str, value: Any, context: FormContext) -> Any:

@@ -492,10 +492,8 @@ def test_the_graph_has_the_designed_edges(make_executor) -> None:
     executor, _ = make_executor([CreateCompany()], [])
     edges = {(edge.source, edge.target) for edge in executor.graph.get_graph().edges}
     assert edges == {
-        ("__start__", "begin_turn"),
-        ("begin_turn", "agent"),
-        ("begin_turn", "tool"),  # a structured confirmation saves the FILLED form
-        ("agent", "tool"),
+        ("__start__", "agent"),
+        ("agent", "tool"),  # also a structured confirmation, which saves the FILLED form without the model
         ("agent", "__end__"),
         ("tool", "agent"),
         ("tool", "give_up"),

@@ -43,5 +43,5 @@ def test_the_graph_is_built_from_the_environment_once(
     first, second = asyncio.run(twice())
     assert first is second
     assert (tmp_path / "crm.sqlite3").exists()
-    assert {"begin_turn", "agent", "tool", "give_up"} <= set(first.get_graph().nodes)
+    assert {"agent", "tool", "give_up"} <= set(first.get_graph().nodes)
     assert first.checkpointer is None  # the server brings its own
