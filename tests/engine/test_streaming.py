@@ -73,7 +73,13 @@ def test_on_token_receives_the_answer_as_it_streams_and_the_stream_holds_no_toke
         seen.append(event)
     # on_token runs on the executor's loop, the stream is read on this thread: the tool and form events
     # may be taken before or after the tokens arrive, but the reply comes after them all.
-    assert [e.type for e in seen if not isinstance(e, TokenEvent)] == ["tool", "form", "tool", "form", "reply"]
+    assert [e.type for e in seen if not isinstance(e, TokenEvent)] == [
+        "tool",
+        "form",
+        "tool",
+        "form",
+        "reply",
+    ]
     assert [e.type for e in seen].count("token") == 6 and seen[-1].type == "reply"
     assert "".join(e.text for e in seen if isinstance(e, TokenEvent)) == seen[-1].reply.text
 
