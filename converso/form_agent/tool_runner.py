@@ -100,7 +100,9 @@ class ToolRunner:
             self.tools, forms, name, arguments, turn, config, offered=visible_now, pool=self.pool
         )
         try:
-            outcome = await (work if self.timeout is None else asyncio.wait_for(work, self.timeout))
+            # asyncio.timeout, not wait_for: no task of its own for a call that is mostly done in place.
+            async with asyncio.timeout(self.timeout):
+                outcome = await work
         except TimeoutError:
             outcome = self._timed_out(forms, name)
         except Exception as exc:
