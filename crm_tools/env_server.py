@@ -150,6 +150,11 @@ class EnvServer:
     def session_count(self) -> int:
         return len(self._live)
 
+    @property
+    def busy_session_count(self) -> int:
+        """How many sessions are answering a frame right now (what a shutdown waits for)."""
+        return sum(live.busy for live in self._live.values())
+
     def prepare_tasks(self) -> None:
         """Build the data sets the tasks start from, and their baseline snapshots, before serving: the
         first episodes then start as fast as any, and a long-running server freezes them out of the GC."""

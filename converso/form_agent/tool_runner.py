@@ -58,9 +58,7 @@ class ToolRunner:
         hooked = self._started(forms, name, arguments, turn, visible_now)
         try:
             if self.timeout is None or self.pool is None:
-                outcome = run_tool_call(
-                    self.tools, forms, name, arguments, turn, config, offered=visible_now
-                )
+                outcome = run_tool_call(self.tools, forms, name, arguments, turn, config, offered=visible_now)
             else:
                 call = contextvars.copy_context().run
                 future = self.pool.submit(

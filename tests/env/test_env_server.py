@@ -298,9 +298,13 @@ def test_shutdown_lets_an_in_flight_frame_finish_and_answer_before_closing() -> 
 
     server = BackgroundEnvServer(api_keys=[API_KEY]).__enter__()
     ws = open_ws(server.url)
-    # Seeding an episode takes a few hundred milliseconds in a worker thread: long enough to be in flight.
+    # Seeding an episode takes a few hundred milliseconds in a worker thread: the stop comes while the
+    # server is busy with it (were the reset done first, the reply would still come before the close).
     ws.send(json.dumps({"type": "reset", "data": {"seed": 5, "sandbox": True}}))
-    time.sleep(0.1)
+    # (Never seen busy within the deadline: the reset was answered in between, before the stop.)
+    deadline = time.monotonic() + 5
+    while server.server.busy_session_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
     stopper = threading.Thread(target=server.stop)
     stopper.start()
     reply = json.loads(ws.recv(timeout=10))
