@@ -189,7 +189,7 @@ class SyncSaverForAsync(BaseCheckpointSaver):
 
 
 # LangGraph asks at the start of every run whether the saver's put_writes takes ``task_path``, by building
-# its signature; one given here answers at once (a fifth of the cost).
+# its signature; one given here makes that check about three times faster.
 for _method in (SyncSaverForAsync.put_writes, SyncSaverForAsync.aput_writes):
     _method.__signature__ = inspect.signature(_method)  # type: ignore[attr-defined]
 

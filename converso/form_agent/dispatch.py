@@ -160,16 +160,13 @@ def _stays_on_the_loop(
     """Whether a form call only computes: a Start without values, or an Update (a Start with values is
     one) of a form whose hooks do not block and that does not commit in its Update."""
     if owner is not None:
-        form = owner
-    elif tool.name == FORM_UPDATE:
-        top = active_form(forms)
-        if top is None:
-            return True  # refused: nothing is active
-        form = find_form(tools, top["name"])
-    else:
+        return not arguments or _only_computes(owner)
+    if tool.name != FORM_UPDATE:
         return False  # FormFinalize commits; a plain tool is the developer's
-    if owner is not None and not arguments:
-        return True
+    return active_form(forms) is None or _only_computes(_active(tools, forms))  # nothing active: refused
+
+
+def _only_computes(form: FormTool) -> bool:
     return not form.skip_confirm and not form.hooks_may_block()
 
 

@@ -577,11 +577,10 @@ class ChatServer:
 
     async def _display(self, form: Any) -> Any:
         # The labels come from the engine (the form's declarations); a linked record's name may need a
-        # CRM read, so a sync accessor runs off the event loop (the engine's async one knows when it may).
-        describe = getattr(self.agent, "aform_display", None) or getattr(self.agent, "form_display", None)
-        if form is None or describe is None:
+        # CRM read, which the engine's async accessor keeps off the loop (a sync one runs off it).
+        if form is None or not hasattr(self.agent, "form_display"):
             return None
-        return to_jsonable(await _call(describe, form))
+        return to_jsonable(await self._ask_agent("form_display", form))
 
     def _activity(self, tool_name: str | None, form_name: str | None) -> str | None:
         describe = getattr(self.agent, "activity", None)
