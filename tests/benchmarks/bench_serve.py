@@ -572,11 +572,7 @@ def langgraph_floor_ms(runs: int = 1500, *, asynchronous: bool = False) -> float
     ``asynchronous``: async nodes, ``astream`` and LangGraph's AsyncSqliteSaver (aiosqlite), the path
     converso's turns take (its own SQLite saver runs in place instead); else sync nodes, ``stream`` and
     SqliteSaver. Either is run in a thread of its own, with a loop of its own for the async one."""
-    result: list[float] = []
-    worker = threading.Thread(target=lambda: result.append(_floor_ms(runs, asynchronous)))
-    worker.start()
-    worker.join()
-    return result[0]
+    return _on_a_thread_of_its_own(lambda: _floor_ms(runs, asynchronous))
 
 
 def _floor_ms(runs: int, asynchronous: bool) -> float:
@@ -680,8 +676,13 @@ def prebuilt_agent_ms(runs: int = 1000) -> float:
     scripted chat model that calls one tool and then answers, on LangGraph's async path with its
     AsyncSqliteSaver: what a plain agent on LangGraph costs per turn of the same shape, model calls made
     through LangChain included (the bare run has functions for nodes). For context, not the target."""
+    return _on_a_thread_of_its_own(lambda: asyncio.run(_prebuilt_agent_ms(runs)))
+
+
+def _on_a_thread_of_its_own(measure: Any) -> float:
+    """``measure()`` on a new thread (no event loop of this module's in the way), its result here."""
     result: list[float] = []
-    worker = threading.Thread(target=lambda: result.append(asyncio.run(_prebuilt_agent_ms(runs))))
+    worker = threading.Thread(target=lambda: result.append(measure()))
     worker.start()
     worker.join()
     return result[0]
