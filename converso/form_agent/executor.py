@@ -44,7 +44,7 @@ from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.prompts import DEFAULT_SYSTEM_PROMPT, build_system_prompt
 from converso.form_agent.reply import ErrorEvent, Event, FormEvent, Reply, ReplyEvent, TokenEvent, ToolEvent
 from converso.form_agent.state import FormDisplay, FormSnapshot, PublicForm
-from converso.form_agent.token_tap import TokenTap
+from converso.form_agent.token_tap import TOKEN_SINK_KEY
 from converso.form_agent.tool_runner import ToolEndHook, ToolRunner, ToolStartHook
 from converso.form_agent.toolset import with_form_reset
 from converso.form_agent.turn_loop import TurnLoop, block_signals
@@ -554,12 +554,11 @@ class FormAgentExecutor:
         config = self._config(thread_id)
         if turn.cancel is not None:
             config["configurable"][CANCEL_KEY] = turn.cancel
-        callbacks: list[BaseCallbackHandler] = list(self.callbacks)
         on_token = turn.on_token or (turn.put if turn.tokens else None)
         if on_token is not None:
-            callbacks.append(TokenTap(on_token))
-        if callbacks:
-            config["callbacks"] = callbacks
+            config["configurable"][TOKEN_SINK_KEY] = on_token
+        if self.callbacks:
+            config["callbacks"] = list(self.callbacks)
         return config
 
     def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:

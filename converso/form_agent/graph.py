@@ -36,6 +36,7 @@ from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.prompt_cache import cache_kwargs, with_cache_breakpoints
 from converso.form_agent.prompts import build_state_note, build_system_prompt
 from converso.form_agent.state import AgentState, FormSnapshot, FormToolState
+from converso.form_agent.token_tap import with_token_tap
 from converso.form_agent.tool_runner import ToolRunner
 
 
@@ -155,7 +156,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         model, messages, arguments = model_request(state, config)
         try:
             # The run config carries the executor's callbacks and the thread id (in the metadata).
-            response = model.invoke(messages, config, **arguments)
+            response = model.invoke(messages, with_token_tap(config), **arguments)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
         return after_model(response, opening)
@@ -166,7 +167,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
             return confirmed
         model, messages, arguments = model_request(state, config)
         try:
-            response = await model.ainvoke(messages, config, **arguments)
+            response = await model.ainvoke(messages, with_token_tap(config), **arguments)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
         return after_model(response, opening)

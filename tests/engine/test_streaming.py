@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import tool
 
 from converso import ErrorEvent, FormEvent, ReplyEvent, TokenEvent, ToolEvent
+from converso.testing import ScriptedChatModel
+from tests.engine.conftest import call
 from tests.engine.forms import CreateCompany
 from tests.engine.test_executor import company_script
 
@@ -88,3 +94,36 @@ def test_tokens_in_the_stream_and_on_token_together_are_refused(make_executor) -
     executor, _ = make_executor([CreateCompany()], company_script()[:3])
     with pytest.raises(ValueError, match="on_token"):
         list(executor.stream("t", "Add Acme", tokens=True, on_token=print))
+
+
+@tool
+def summarize_with_a_model(topic: str, config: RunnableConfig) -> str:
+    """Summarize a topic (asks a model of its own)."""
+    inner = ScriptedChatModel(responses=["inner model words"])
+    return inner.invoke(f"summarize {topic}", config).text
+
+
+async def test_a_model_called_inside_a_tool_does_not_speak_for_the_agent(make_executor) -> None:
+    script = [call("summarize_with_a_model", {"topic": "Acme"}), "Acme makes anvils."]
+    executor, _ = make_executor([CreateCompany(), summarize_with_a_model], script)
+    events = await collect(executor, "t", "Tell me about Acme")
+    tool_events = [e for e in events if isinstance(e, ToolEvent)]
+    assert [e.result for e in tool_events] == ["inner model words"]
+    assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "Acme makes anvils."
+
+
+async def test_tokens_stream_beside_the_executors_own_callbacks(make_executor) -> None:
+    class ModelTokens(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.tokens: list[str] = []
+
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            self.tokens.append(token)
+
+    handler = ModelTokens()
+    executor, _ = make_executor([CreateCompany()], company_script()[:3], callbacks=[handler])
+    events = await collect(executor, "t", "Add Acme")
+    streamed = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert streamed == events[-1].reply.text == "How many people work at Acme?"
+    # The executor's handler sees the same tokens (and the text of the tool-calling rounds, if any).
+    assert streamed in "".join(handler.tokens)
