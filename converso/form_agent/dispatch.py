@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.callbacks import BaseCallbackManager, CallbackManagerForToolRun
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_callback_manager_for_config
 from langchain_core.tools import BaseTool, StructuredTool, Tool
@@ -279,7 +279,10 @@ def _is_plain(tools: Sequence[BaseTool], tool: BaseTool) -> bool:
 def _start_run(
     config: RunnableConfig | None, name: str, tool: BaseTool | None, arguments: Any
 ) -> CallbackManagerForToolRun | None:
-    if config is None or not config.get("callbacks"):
+    callbacks = config.get("callbacks") if config is not None else None
+    # Inside a graph node the config always holds a callback manager, most often with no handler in it;
+    # a tool run started there would set up LangChain's run bookkeeping for no one.
+    if not callbacks or (isinstance(callbacks, BaseCallbackManager) and not callbacks.handlers):
         return None
     return get_callback_manager_for_config(config).on_tool_start(
         {"name": name, "description": tool.description if tool is not None else ""},

@@ -581,12 +581,12 @@ def langgraph_floor_ms(runs: int = 1500, *, asynchronous: bool = False) -> float
     return _on_a_thread_of_its_own(lambda: _floor_ms(runs, asynchronous))
 
 
-def _floor_ms(runs: int, asynchronous: bool) -> float:
-    import sqlite3
+def bare_graph(asynchronous: bool) -> Any:
+    """The bare two-node graph (uncompiled): the agent calls the tool once, then answers. ``asynchronous``:
+    async node functions (the path ``astream`` takes), else sync ones."""
     from typing import Annotated, TypedDict
 
     from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
-    from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.graph import END, START, StateGraph
     from langgraph.graph.message import add_messages
     from langgraph.types import Command
@@ -613,6 +613,16 @@ def _floor_ms(runs: int, asynchronous: bool) -> float:
     graph.add_node("agent", aagent if asynchronous else agent, destinations=("tool", END))
     graph.add_node("tool", atool if asynchronous else tool, destinations=("agent",))
     graph.add_edge(START, "agent")
+    return graph
+
+
+def _floor_ms(runs: int, asynchronous: bool) -> float:
+    import sqlite3
+
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    graph = bare_graph(asynchronous)
     folder = Path(tempfile.mkdtemp(prefix="bench-floor-"))
     path = folder / "floor.sqlite"
     connection = sqlite3.connect(path, check_same_thread=False)

@@ -1,0 +1,205 @@
+"""Instructions per turn, counted by valgrind's callgrind: the engine against the bare LangGraph run.
+
+    python tests/benchmarks/bench_instructions.py                    # 40 conversations, 120 bare runs each
+    python tests/benchmarks/bench_instructions.py --conversations 20
+
+CPU time on a shared machine moves by 2x between sessions and by 20% between two runs a minute apart; an
+instruction count does not move with load or speed, so a change to the engine shows as a count that
+differs by the change alone. Each of three child processes runs under callgrind with counting off,
+warms up, and counts only its measured window (``callgrind_control -i on`` / ``off``):
+
+- ``engine``: the CRM app `converso serve` runs (SQLite state and CRM) with bench_serve's scripted policy
+  model answering at once; ``--conversations`` conversations of three turns (create a company), all at
+  once, each turn through ``astream`` with tokens, as the server calls it. No server, no sockets.
+- ``sync`` and ``async``: bench_serve's bare graph (agent → tool → agent, SQLite checkpointer), three runs
+  per thread as a conversation's three turns, ``stream`` / ``astream``.
+
+Prints instructions per turn and per bare run, and their ratios. Counts are of user-space instructions:
+system calls (SQLite's file I/O, the writers' file locks) and waiting are not in them, and an instruction
+is not a fixed time (cache misses are not counted). Needs valgrind (``apt install valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from converso.cli.serve import SERVER_GC_THRESHOLDS
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = ("engine", "sync", "async")
+
+
+def _counting(on: bool) -> None:
+    if on:
+        # As `converso serve` sets its workers up: what was built so far is out of the collector's way,
+        # and young collections come every 20,000 objects. Without this, where a full collection of the
+        # whole heap falls (inside the window or not) moved a bare run's count by a third.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], capture_output=True)
+
+
+async def _counted(warm_up: Callable[[], Awaitable[None]], measure: Callable[[], Awaitable[None]]) -> None:
+    await warm_up()
+    _counting(True)
+    await measure()
+    _counting(False)
+
+
+def _engine(conversations: int) -> None:
+    from converso.apps import AppOptions
+    from crm_tools.app import build_app
+    from tests.benchmarks.bench_serve import _policy_model
+
+    app = build_app(AppOptions(model=_policy_model(0.0), data_dir=Path(tempfile.mkdtemp())))
+    executor = app.agent
+
+    async def conversation(index: int, tag: str) -> None:
+        name = f"Company {tag}{index}"
+        for text in ("I'd like to add a company", f"{name}, c{index}.{tag}.example, 9 people", "yes"):
+            async for _ in executor.astream(f"{tag}{index}", text):
+                pass
+
+    async def all_at_once(tag: str) -> None:
+        await asyncio.gather(*(conversation(index, tag) for index in range(conversations)))
+
+    async def warm_up() -> None:
+        await all_at_once("warm")
+        await all_at_once("again")
+
+    try:
+        executor.run_on_loop(_counted(warm_up, lambda: all_at_once("measured")))
+    finally:
+        app.close()
+
+
+def _bare(runs: int, asynchronous: bool) -> None:
+    import sqlite3
+
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from tests.benchmarks.bench_serve import bare_graph
+
+    graph = bare_graph(asynchronous)
+    path = Path(tempfile.mkdtemp(prefix="bench-instr-")) / "bare.sqlite"
+    options: dict[str, Any] = {"stream_mode": ["updates", "values"], "durability": "exit"}
+
+    def inputs() -> dict[str, Any]:
+        # A new message each run: LangGraph gives it an id, and a message with an id already in the
+        # history would replace that one instead of being added.
+        return {"messages": [HumanMessage("hi")]}
+
+    def config(index: int, tag: str) -> dict[str, Any]:
+        # Three runs per thread, as a conversation's three turns.
+        return {"configurable": {"thread_id": f"{tag}{index // 3}"}}
+
+    if not asynchronous:
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        saver = SqliteSaver(connection)
+        saver.setup()
+        compiled = graph.compile(checkpointer=saver)
+
+        def runs_of(tag: str) -> None:
+            for index in range(runs):
+                for _ in compiled.stream(inputs(), config(index, tag), **options):
+                    pass
+
+        runs_of("warm")
+        _counting(True)
+        runs_of("measured")
+        _counting(False)
+        connection.close()
+        return
+
+    async def main() -> None:
+        import aiosqlite
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with aiosqlite.connect(path) as connection:
+            await connection.execute("PRAGMA synchronous=NORMAL")
+            saver = AsyncSqliteSaver(connection)
+            await saver.setup()
+            compiled = graph.compile(checkpointer=saver)
+
+            async def runs_of(tag: str) -> None:
+                for index in range(runs):
+                    async for _ in compiled.astream(inputs(), config(index, tag), **options):
+                        pass
+
+            await _counted(lambda: runs_of("warm"), lambda: runs_of("measured"))
+
+    asyncio.run(main())
+
+
+def count(target: str, size: int) -> int:
+    """Instructions in ``target``'s measured window, from callgrind's log."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-instr-"))
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={folder / 'callgrind.out'}",
+        f"--log-file={folder / 'valgrind.log'}",
+        sys.executable,
+        __file__,
+        "--child",
+        target,
+        "--size",
+        str(size),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    finished = subprocess.run(command, env=env, capture_output=True, text=True)
+    log = (folder / "valgrind.log").read_text() if (folder / "valgrind.log").exists() else ""
+    collected = re.search(r"Collected\s*:\s*(\d+)", log)
+    if finished.returncode != 0 or collected is None:
+        raise SystemExit(f"the {target} run failed under valgrind:\n{finished.stderr[-2000:]}\n{log[-2000:]}")
+    shutil.rmtree(folder, ignore_errors=True)
+    return int(collected.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=40, help="engine conversations (3 turns each)")
+    parser.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "engine":
+        _engine(args.size)
+        return 0
+    if args.child is not None:
+        _bare(args.size, asynchronous=args.child == "async")
+        return 0
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("bench_instructions needs valgrind and callgrind_control on PATH (apt install valgrind)")
+        return 2
+    turns = 3 * args.conversations
+    engine = count("engine", args.conversations) / turns
+    bare_sync = count("sync", turns) / turns
+    bare_async = count("async", turns) / turns
+    print(f"== instructions (callgrind), {args.conversations} conversations = {turns} turns; {turns} bare runs")
+    print(f"bare LangGraph run, sync:  {bare_sync / 1e6:.2f} M per run")
+    print(f"bare LangGraph run, async: {bare_async / 1e6:.2f} M per run")
+    print(
+        f"engine turn: {engine / 1e6:.2f} M = {engine / bare_sync:.2f}x the bare sync run, "
+        f"{engine / bare_async:.2f}x the bare async run"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
