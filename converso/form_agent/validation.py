@@ -7,6 +7,7 @@ conversation still has to ask for.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,14 @@ class ValidationResult:
 
 
 def missing_required(schema: type[BaseModel], values: dict[str, Any]) -> list[str]:
-    return [name for name, info in schema.model_fields.items() if info.is_required() and name not in values]
+    return [name for name in required_fields(schema) if name not in values]
+
+
+@functools.cache
+def required_fields(schema: type[BaseModel]) -> tuple[str, ...]:
+    """The schema's required fields in order (asked on every form call and state note; a schema's fields
+    never change)."""
+    return tuple(name for name, info in schema.model_fields.items() if info.is_required())
 
 
 def merge_and_validate(

@@ -10,6 +10,7 @@ the model has to pick up.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -28,7 +29,10 @@ _TYPED_ID = re.compile(r"^(company|person|opportunity|note|task):([0-9a-fA-F-]{3
 ABOUT_KINDS = ("company", "person", "opportunity")
 
 
+@functools.cache
 def field_marker(schema: type[BaseModel], name: str, kind: type) -> Any:
+    # Asked for every field on every form call (resolving, the summary, where the call runs), and a
+    # schema's metadata never changes: looked up once.
     return next((item for item in schema.model_fields[name].metadata if isinstance(item, kind)), None)
 
 
