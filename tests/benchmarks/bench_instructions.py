@@ -42,9 +42,9 @@ TARGETS = ("engine", "sync", "async")
 
 def _counting(on: bool) -> None:
     if on:
-        # As `converso serve` sets its workers up: what was built so far is out of the collector's way,
-        # and young collections come every 20,000 objects. Without this, where a full collection of the
-        # whole heap falls (inside the window or not) moved a bare run's count by a third.
+        # As `converso serve` sets its workers up (what was built so far frozen, its thresholds), so
+        # that the window holds the collections a worker would make: with Python's defaults, a turn
+        # counted about 3% more.
         gc.collect()
         gc.freeze()
         gc.set_threshold(*SERVER_GC_THRESHOLDS)
