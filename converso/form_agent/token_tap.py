@@ -7,7 +7,7 @@ thread (``astream``) pays for that pool and gains nothing. This handler runs ins
 The run carries the token callback in its configurable values (``TOKEN_SINK_KEY``), and the agent node
 attaches the handler to its model call alone (:func:`with_token_tap`). Given to the whole run, a handler
 makes LangChain set up callback managers and dispatch start and end events for every node and tool of
-every step: about 8% of a turn's CPU, for tokens that only the model call produces.
+every step: about 2% of a turn's instructions, for tokens that only the model call produces.
 """
 
 from __future__ import annotations
