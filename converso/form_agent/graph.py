@@ -15,6 +15,7 @@ included) with the node's writes applied, twice per round.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -379,7 +380,9 @@ def _report_earlier_saves(history: Sequence[Any], results: list[ToolMessage]) ->
 
 def _stop_if_cancelled(config: RunnableConfig) -> None:
     cancel = config.get("configurable", {}).get(CANCEL_KEY)
-    if cancel is not None and cancel.is_set():
+    # Under LangGraph Server a client writes the configurable values: anything but the executor's
+    # event is not a cancellation.
+    if isinstance(cancel, threading.Event) and cancel.is_set():
         raise TurnCancelled
 
 

@@ -34,7 +34,8 @@ def with_token_tap(config: RunnableConfig) -> RunnableConfig:
     """``config`` for the agent's model call: with a :class:`TokenTap` added to its callbacks when the run
     asks for tokens, else ``config`` itself."""
     on_token = (config.get("configurable") or {}).get(TOKEN_SINK_KEY)
-    if on_token is None:
+    if not callable(on_token):
+        # None, or a value a LangGraph Server client put in its configurable values: no tap.
         return config
     tap = TokenTap(on_token)
     callbacks = config.get("callbacks")
