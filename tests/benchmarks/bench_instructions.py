@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import re
@@ -30,7 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +41,24 @@ REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("engine", "sync", "async")
 
 
-def _counting(on: bool) -> None:
-    if on:
-        # As `converso serve` sets its workers up (what was built so far frozen, its thresholds), so
-        # that the window holds the collections a worker would make: with Python's defaults, a turn
-        # counted about 3% more.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*SERVER_GC_THRESHOLDS)
-    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], capture_output=True)
+@contextlib.contextmanager
+def counted() -> Iterator[None]:
+    """Callgrind counts instructions inside the block only."""
+    # As `converso serve` sets its workers up (what was built so far frozen, its thresholds), so that
+    # the window holds the collections a worker would make: with Python's defaults, a turn counted
+    # about 3% more.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    _instrumentation("on")
+    try:
+        yield
+    finally:
+        _instrumentation("off")
 
 
-async def _counted(warm_up: Callable[[], Awaitable[None]], measure: Callable[[], Awaitable[None]]) -> None:
-    await warm_up()
-    _counting(True)
-    await measure()
-    _counting(False)
+def _instrumentation(switch: str) -> None:
+    subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], capture_output=True)
 
 
 def _engine(conversations: int) -> None:
@@ -75,25 +78,23 @@ def _engine(conversations: int) -> None:
     async def all_at_once(tag: str) -> None:
         await asyncio.gather(*(conversation(index, tag) for index in range(conversations)))
 
-    async def warm_up() -> None:
+    async def measure() -> None:
         await all_at_once("warm")
         await all_at_once("again")
+        with counted():
+            await all_at_once("measured")
 
     try:
-        executor.run_on_loop(_counted(warm_up, lambda: all_at_once("measured")))
+        executor.run_on_loop(measure())
     finally:
         app.close()
 
 
 def _bare(runs: int, asynchronous: bool) -> None:
-    import sqlite3
-
     from langchain_core.messages import HumanMessage
-    from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from tests.benchmarks.bench_serve import bare_graph
+    from tests.benchmarks.bench_serve import bare_async_graph, bare_sync_graph
 
-    graph = bare_graph(asynchronous)
     path = Path(tempfile.mkdtemp(prefix="bench-instr-")) / "bare.sqlite"
     options: dict[str, Any] = {"stream_mode": ["updates", "values"], "durability": "exit"}
 
@@ -107,12 +108,7 @@ def _bare(runs: int, asynchronous: bool) -> None:
         return {"configurable": {"thread_id": f"{tag}{index // 3}"}}
 
     if not asynchronous:
-        connection = sqlite3.connect(path, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        saver = SqliteSaver(connection)
-        saver.setup()
-        compiled = graph.compile(checkpointer=saver)
+        compiled, connection = bare_sync_graph(path)
 
         def runs_of(tag: str) -> None:
             for index in range(runs):
@@ -120,28 +116,22 @@ def _bare(runs: int, asynchronous: bool) -> None:
                     pass
 
         runs_of("warm")
-        _counting(True)
-        runs_of("measured")
-        _counting(False)
+        with counted():
+            runs_of("measured")
         connection.close()
         return
 
     async def main() -> None:
-        import aiosqlite
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-        async with aiosqlite.connect(path) as connection:
-            await connection.execute("PRAGMA synchronous=NORMAL")
-            saver = AsyncSqliteSaver(connection)
-            await saver.setup()
-            compiled = graph.compile(checkpointer=saver)
+        async with bare_async_graph(path) as compiled:
 
             async def runs_of(tag: str) -> None:
                 for index in range(runs):
                     async for _ in compiled.astream(inputs(), config(index, tag), **options):
                         pass
 
-            await _counted(lambda: runs_of("warm"), lambda: runs_of("measured"))
+            await runs_of("warm")
+            with counted():
+                await runs_of("measured")
 
     asyncio.run(main())
 
@@ -191,7 +181,9 @@ def main() -> int:
     engine = count("engine", args.conversations) / turns
     bare_sync = count("sync", turns) / turns
     bare_async = count("async", turns) / turns
-    print(f"== instructions (callgrind), {args.conversations} conversations = {turns} turns; {turns} bare runs")
+    print(
+        f"== instructions (callgrind), {args.conversations} conversations = {turns} turns; {turns} bare runs"
+    )
     print(f"bare LangGraph run, sync:  {bare_sync / 1e6:.2f} M per run")
     print(f"bare LangGraph run, async: {bare_async / 1e6:.2f} M per run")
     print(
