@@ -351,34 +351,27 @@ class FormAgentExecutor:
         # The turn's checkpoint carries this mark, so a roll back can tell whether the turn left one.
         turn_mark = uuid.uuid4().hex
         config["metadata"] = {_TURN_MARK: turn_mark}
-        # The last "values" item is the state the turn ends with: no second read of the checkpoint.
-        after: dict[str, Any] = {}
+        # What the turn ends with, folded from the nodes' updates: a "values" stream would read every
+        # channel after every step, 3% of a turn's instructions (bench_instructions.py).
+        outcome = _TurnOutcome()
         calls: dict[str, tuple[str, Any]] = {}
-        gave_up = False
         try:
             # Closed before any roll back, so the graph's own write at exit cannot come after it.
             async with contextlib.aclosing(
                 self.graph.astream(
-                    _turn_input(turn.text, turn.confirm),
-                    config,
-                    stream_mode=["updates", "values"],
-                    durability="exit",
+                    _turn_input(turn.text, turn.confirm), config, stream_mode="updates", durability="exit"
                 )
             ) as chunks:
-                async for mode, data in chunks:
+                async for data in chunks:
                     if turn.cancelled():
                         raise TurnCancelled
-                    if mode == "values":
-                        after = data
-                        continue
                     for node, update in (data or {}).items():
+                        outcome.add(node, update)
                         if node == "agent":
                             calls.update(_tool_calls(update["messages"][-1]))
                         elif node == "tool":
                             for event in self._tool_events(update, calls):
                                 turn.put(event)
-                        elif node == "give_up":
-                            gave_up = True
             if turn.cancelled():
                 raise TurnCancelled
         except (
@@ -398,10 +391,14 @@ class FormAgentExecutor:
         except BaseException:
             await self._roll_back(thread_id, turn_mark)
             raise
+        # Every turn of this executor opens with its form; a run that opened none (its message already
+        # counted) would not carry it, and the state is read instead.
+        form = outcome.form if outcome.form is not _UNSEEN else await self._get_form(thread_id)
+        gave_up = outcome.gave_up
         reply = Reply(
-            text=_reply_text(after["messages"]),
-            form=public_form(self.tools, after.get("forms")),
-            error=after.get("last_error") if gave_up else None,
+            text=_reply_text(outcome.messages),
+            form=form,
+            error=outcome.last_error if gave_up else None,
         )
         if gave_up:
             turn.put(ErrorEvent(reply.text))
@@ -597,7 +594,34 @@ class FormAgentExecutor:
         for message in update["messages"]:
             name, args = calls.get(message.tool_call_id, (message.name or "", None))
             yield ToolEvent(name=name, args=args, result=message.text, is_error=message.status == "error")
-        yield FormEvent(public_form(self.tools, update.get("forms")))
+        yield FormEvent(update["form"])
+
+
+_UNSEEN = object()
+
+
+class _TurnOutcome:
+    """What a turn ends with, from its nodes' updates in order: the last message written, the public
+    form and the last error as last written (the agent node writes the form as the turn opens; a per-run
+    field is written only when it changes, and the turn starts with none), and whether it gave up."""
+
+    def __init__(self) -> None:
+        self.messages: list[AnyMessage] = []
+        self.form: Any = _UNSEEN
+        self.last_error: str | None = None
+        self.gave_up = False
+
+    def add(self, node: str, update: dict[str, Any] | None) -> None:
+        if not update:
+            return
+        if update.get("messages"):
+            self.messages = update["messages"]
+        if "form" in update:
+            self.form = update["form"]
+        if "last_error" in update:
+            self.last_error = update["last_error"]
+        if node == "give_up":
+            self.gave_up = True
 
 
 class _Turn:

@@ -146,6 +146,10 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         opening = start_of_run(state)
         if not opening:
             return state, opening, None
+        if "turn" in opening:
+            # The form as the turn opens, for a client of the "updates" stream (the executor's reply): the
+            # same value again, but one write per turn costs less than reading the whole state back.
+            opening["form"] = public_form(engine.tools, state.get("forms"))
         confirmation = confirmed_finalize(engine.tools, state) if "turn" in opening else None
         if confirmation is not None:
             # A person confirmed the summary with a button: the form is saved without asking the model.

@@ -160,3 +160,21 @@ def test_a_bug_in_a_tool_of_the_bare_graph_raises_when_strict() -> None:
     graph = make_graph([broken_lookup], model, checkpointer=InMemorySaver(), strict=True)
     with pytest.raises(KeyError):
         say(graph, "t", "look up Acme")
+
+
+def test_a_turn_opens_with_its_form_in_the_updates_stream() -> None:
+    # A client of the "updates" stream (the executor's reply) learns the form of a turn that calls no
+    # tool from the agent node's first update, without reading the state back.
+    graph, _ = bare_graph(
+        CreateCompany(),
+        [call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme"}), "How many people?", "Pardon?"],
+    )
+    say(graph, "t", "Add Acme please")
+    config = {"configurable": {"thread_id": "t"}}
+    updates = list(
+        graph.stream({"messages": [{"role": "user", "content": "hm"}]}, config, stream_mode="updates")
+    )
+    assert [list(update) for update in updates] == [["agent"]]
+    assert updates[0]["agent"]["form"] == {"name": "CreateCompany", "state": "ACTIVE",
+                                           "values": {"name": "Acme"}, "missing": ["employees"]}  # fmt: skip
+    assert updates[0]["agent"]["messages"][-1].text == "Pardon?"

@@ -88,6 +88,16 @@ def test_side_questions_work_mid_form(make_executor) -> None:
     assert reply.form["values"] == {"name": "Acme"}
 
 
+def test_a_turn_answered_in_text_alone_replies_with_the_open_form(make_executor) -> None:
+    script = [call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme"}), "How many people?", "Pardon?"]
+    executor, _ = make_executor([CreateCompany()], script)
+    executor.send("t", "Add Acme")
+    reply = executor.send("t", "hm")
+    assert reply.text == "Pardon?"
+    assert reply.form == {"name": "CreateCompany", "state": "ACTIVE", "values": {"name": "Acme"},
+                          "missing": ["employees"]}  # fmt: skip
+
+
 def test_two_interleaved_threads_never_see_each_others_fields(make_executor) -> None:
     script = [
         call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme"}), "Employees?",
