@@ -81,6 +81,18 @@ def test_chat_mistakes_get_one_message(tmp_path: Path, options: list[str], expec
     assert not Path("/no/such/folder").exists()
 
 
+def test_an_unknown_event_loop_setting_gets_one_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        converso_app,
+        ["chat", *MODEL, "--data-dir", str(tmp_path)],
+        input="/quit\n",
+        env={"COLUMNS": "200", "CONVERSO_EVENT_LOOP": "trio"},
+    )
+    assert_clear_error(
+        result.exit_code, result.output, "CONVERSO_EVENT_LOOP='trio'", "accepted: uvloop, asyncio"
+    )
+
+
 def test_chat_says_where_its_conversations_and_crm_live(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         converso_app, ["chat", *MODEL, "--data-dir", str(tmp_path)], input="/quit\n", env={"COLUMNS": "300"}

@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from converso.apps import AppConfigError, AppLoadError
+from converso.form_agent.turn_loop import EventLoopSettingError
 
 DEBUG_FLAG = "--debug"
 _DEBUG_META = "converso.debug"
@@ -35,7 +36,7 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     """The message and exit code for an error caused by the input or the environment, or None (a bug)."""
     if isinstance(exc, CliError):
         return exc.message, exc.exit_code
-    if isinstance(exc, AppLoadError | AppConfigError):
+    if isinstance(exc, AppLoadError | AppConfigError | EventLoopSettingError):
         return str(exc), 2
     if isinstance(exc, OSError):
         return _explain_os_error(exc)

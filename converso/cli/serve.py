@@ -41,6 +41,7 @@ from converso.cli.options import (
     no_model_screen,
     read_system_prompt,
 )
+from converso.form_agent.turn_loop import new_event_loop
 from converso.server.app import ChatServer, ServerConfig, keys_from
 from converso.server.limits import Limits
 from converso.server.logs import configure_logging
@@ -238,7 +239,8 @@ def serve(
         try:
             run_on_loop = getattr(built.agent, "run_on_loop", None)
             if run_on_loop is None:
-                asyncio.run(_serve(server, console, label))
+                with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                    runner.run(_serve(server, console, label))
             else:
                 # The engine's turns run on a loop of its own: serving the connections there too hands
                 # each turn's events to its connection without crossing threads.
