@@ -11,8 +11,9 @@ warms up, and counts only its measured window (``callgrind_control -i on`` / ``o
 - ``engine``: the CRM app `converso serve` runs (SQLite state and CRM) with bench_serve's scripted policy
   model answering at once; ``--conversations`` conversations of three turns (create a company), all at
   once, each turn through ``astream`` with tokens, as the server calls it. No server, no sockets.
-- ``sync`` and ``async``: bench_serve's bare graph (agent → tool → agent, SQLite checkpointer), three runs
-  per thread as a conversation's three turns, ``stream`` / ``astream``.
+- ``sync``, ``async`` and ``uvloop``: bench_serve's bare graph (agent → tool → agent, SQLite checkpointer),
+  three runs per thread as a conversation's three turns, ``stream``, or ``astream`` on asyncio's event loop
+  or on uvloop's (the loop the engine's turns run on; ``CONVERSO_EVENT_LOOP`` chooses it).
 
 Prints instructions per turn and per bare run, and their ratios. Counts are of user-space instructions:
 system calls (SQLite's file I/O, the writers' file locks) and waiting are not in them, and an instruction
@@ -38,7 +39,7 @@ from typing import Any
 from converso.cli.serve import SERVER_GC_THRESHOLDS
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = ("engine", "sync", "async")
+TARGETS = ("engine", "sync", "async", "uvloop")
 
 
 @contextlib.contextmanager
@@ -90,7 +91,7 @@ def _engine(conversations: int) -> None:
         app.close()
 
 
-def _bare(runs: int, asynchronous: bool) -> None:
+def _bare(runs: int, asynchronous: bool, loop_factory: Any = asyncio.new_event_loop) -> None:
     from langchain_core.messages import HumanMessage
 
     from tests.benchmarks.bench_serve import bare_async_graph, bare_sync_graph
@@ -133,7 +134,8 @@ def _bare(runs: int, asynchronous: bool) -> None:
             with counted():
                 await runs_of("measured")
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
 
 
 def count(target: str, size: int) -> int:
@@ -171,6 +173,11 @@ def main() -> int:
     if args.child == "engine":
         _engine(args.size)
         return 0
+    if args.child == "uvloop":
+        import uvloop
+
+        _bare(args.size, asynchronous=True, loop_factory=uvloop.new_event_loop)
+        return 0
     if args.child is not None:
         _bare(args.size, asynchronous=args.child == "async")
         return 0
@@ -181,14 +188,17 @@ def main() -> int:
     engine = count("engine", args.conversations) / turns
     bare_sync = count("sync", turns) / turns
     bare_async = count("async", turns) / turns
+    bare_uvloop = count("uvloop", turns) / turns
     print(
         f"== instructions (callgrind), {args.conversations} conversations = {turns} turns; {turns} bare runs"
     )
     print(f"bare LangGraph run, sync:  {bare_sync / 1e6:.2f} M per run")
-    print(f"bare LangGraph run, async: {bare_async / 1e6:.2f} M per run")
+    print(f"bare LangGraph run, async on asyncio's loop: {bare_async / 1e6:.2f} M per run")
+    print(f"bare LangGraph run, async on uvloop's loop: {bare_uvloop / 1e6:.2f} M per run")
     print(
-        f"engine turn: {engine / 1e6:.2f} M = {engine / bare_sync:.2f}x the bare sync run, "
-        f"{engine / bare_async:.2f}x the bare async run"
+        f"engine turn ({os.environ.get('CONVERSO_EVENT_LOOP') or 'uvloop'} loop): {engine / 1e6:.2f} M = "
+        f"{engine / bare_sync:.2f}x the bare sync run, {engine / bare_async:.2f}x the bare async run on "
+        f"asyncio's loop, {engine / bare_uvloop:.2f}x on uvloop's"
     )
     return 0
 
