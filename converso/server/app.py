@@ -305,7 +305,7 @@ class ChatServer:
             extra={"event": "refused", "code": str(code), "peer": _peer(ws)},
         )
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(encode(error_frame(code, message)))
+            await ws.send(encode(error_frame(code, message)), text=True)
             close_code = (
                 CloseCode.TRY_AGAIN_LATER
                 if code == ErrorCode.TOO_MANY_CONNECTIONS
@@ -613,7 +613,7 @@ class ChatServer:
         # A client that went away mid-turn must not abort the turn: the agent finishes and
         # checkpoints, and the client sees the result when it resumes the thread.
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(encode(frame))
+            await ws.send(encode(frame), text=True)
 
 
 async def run_server(agent: ThreadAgent, config: ServerConfig, stop: asyncio.Event) -> None:
