@@ -216,4 +216,9 @@ def event_frame(event: Any) -> dict[str, Any]:
 def encode(frame: dict[str, Any]) -> bytes:
     """``frame`` as compact UTF-8 JSON, to send as a text frame (``ws.send(..., text=True)``); a value JSON
     has no form for is sent as its text. orjson: a tenth of the standard library's time per frame."""
-    return orjson.dumps(frame, default=str, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(frame, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        # What orjson refuses and JSON allows (a model's tool argument beyond 64-bit integers, nesting
+        # deeper than 254 levels), the standard library writes.
+        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str).encode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from converso.server.protocol import (
@@ -10,6 +12,7 @@ from converso.server.protocol import (
     MessageFrame,
     OpenFrame,
     ProtocolError,
+    encode,
     event_frame,
     parse_client_frame,
 )
@@ -88,3 +91,17 @@ def test_engine_error_events_become_turn_failed_error_frames() -> None:
 
 def test_engine_events_keep_their_type_and_payload() -> None:
     assert event_frame({"type": "token", "text": "Hel"}) == {"type": "token", "text": "Hel"}
+
+
+def test_frames_encode_as_compact_utf8_json_whatever_the_model_put_in_them() -> None:
+    assert encode({"type": "token", "text": "Café"}) == '{"type":"token","text":"Café"}'.encode()
+    # A tool argument the model gave beyond 64-bit integers, nesting past 254 levels, a key that is not
+    # a string: JSON carries them all, and the frame still goes out.
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    frame = {"type": "tool", "args": {"n": 10**30, "deep": deep, 7: "seven"}}
+    decoded = json.loads(encode(frame))
+    assert decoded["args"]["n"] == 10**30
+    assert decoded["args"]["7"] == "seven"
+    assert json.dumps(decoded["args"]["deep"]) == json.dumps(deep)
