@@ -294,7 +294,12 @@ class Session:
             self.done = self.truncated = True
         if self.done:
             self._finish(result, answer)
-        elif self.episode.shaping and self.last_success and isinstance(call, Call) and call.operation in _WRITES:
+        elif (
+            self.episode.shaping
+            and self.last_success
+            and isinstance(call, Call)
+            and call.operation in _WRITES
+        ):
             # Only a write can change the score; reads and failed steps earn 0.0 without grading.
             score = self.episode.grade(self.backend, None).score
             result["reward"], self.potential = round(score - self.potential, 4), score

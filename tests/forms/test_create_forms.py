@@ -38,9 +38,7 @@ def test_filled_company_form_shows_the_summary_as_the_reply_and_writes_nothing_y
 
 
 def test_confirmed_company_is_created_and_the_reply_names_it(chat, crm):
-    chat.say(
-        "Add Acme", call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme", "employees": 0})
-    )
+    chat.say("Add Acme", call("CreateCompanyStart"), call("FormUpdate", {"name": "Acme", "employees": 0}))
     reply = chat.say("yes", call("FormFinalize", {"confirm": True}))
     [acme] = companies(crm)
     assert reply.text == f"Created company Acme (id={acme['id']})."
@@ -218,9 +216,7 @@ def test_a_repeated_commit_with_the_same_form_id_writes_one_record(crm):
 
 
 def test_when_an_interrupted_form_resumes_the_model_gets_the_commit_result(chat, crm):
-    chat.say(
-        "New deal", call("CreateOpportunityStart"), call("FormUpdate", {}), "Name of the deal?"
-    )
+    chat.say("New deal", call("CreateOpportunityStart"), call("FormUpdate", {}), "Name of the deal?")
     chat.say(
         "First add company Initech",
         call("CreateCompanyStart"),

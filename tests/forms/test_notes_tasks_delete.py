@@ -46,9 +46,7 @@ def test_a_task_due_on_a_natural_date_about_an_opportunity(chat, crm):
 def test_moving_a_task_to_another_record_replaces_its_link(chat, crm):
     acme = add_company(crm, "Acme")
     globex = add_company(crm, "Globex")
-    chat.say(
-        "Task for Acme", call("CreateTaskStart"), call("FormUpdate", {"title": "Demo", "about": "Acme"})
-    )
+    chat.say("Task for Acme", call("CreateTaskStart"), call("FormUpdate", {"title": "Demo", "about": "Acme"}))
     chat.say("yes", call("FormFinalize", {"confirm": True}))
     reply = chat.say(
         "The demo is for Globex",
@@ -64,9 +62,7 @@ def test_moving_a_task_to_another_record_replaces_its_link(chat, crm):
 
 def test_delete_asks_for_confirmation_then_deletes(chat, crm):
     acme = add_company(crm, "Acme", "acme.com")
-    reply = chat.say(
-        "Delete acme.com", call("DeleteRecordStart"), call("FormUpdate", {"record": "acme.com"})
-    )
+    reply = chat.say("Delete acme.com", call("DeleteRecordStart"), call("FormUpdate", {"record": "acme.com"}))
     assert reply.text == "Delete Acme (company)? This cannot be undone. Shall I delete it?"
     assert len(crm.list("company")["data"]["companies"]) == 1
     reply = chat.say("yes", call("FormFinalize", {"confirm": True}))
