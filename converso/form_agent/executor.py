@@ -611,9 +611,9 @@ class _TurnOutcome:
         self.last_error: str | None = None
         self.gave_up = False
 
-    def add(self, node: str, update: dict[str, Any] | None) -> None:
-        if not update:
-            return
+    def add(self, node: str, update: Any) -> None:
+        if not isinstance(update, dict):
+            return  # a node that wrote nothing, or LangGraph's own entries (an interrupt's tuple)
         if update.get("messages"):
             self.messages = update["messages"]
         if "form" in update:
