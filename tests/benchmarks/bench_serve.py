@@ -796,9 +796,8 @@ class Floors:
         ]
 
 
-def measure_floors(rounds: int = 3) -> Floors:
-    """The baselines, each the median of ``rounds`` measurements taken in turn: the machine's speed drifts
-    while a benchmark runs, and one measurement can land in a slow or a fast moment."""
+def measure_floors(rounds: int = 1) -> Floors:
+    """The baselines, each the median of ``rounds`` measurements taken in turn."""
     sync, asynchronous, on_uvloop, agent = [], [], [], []
     for _ in range(rounds):
         sync.append(langgraph_floor_ms(1000))
@@ -808,24 +807,44 @@ def measure_floors(rounds: int = 3) -> Floors:
     return Floors(*(statistics.median(values) for values in (sync, asynchronous, on_uvloop, agent)))
 
 
-def report_cpu(floors: Floors, runs: dict[str, list[Measured | None]]) -> None:
-    """CPU per turn of each scenario against the bare LangGraph runs (target <= 1.5x)."""
-    bare = ", ".join(f"{name} {ms:.2f} ms" for name, ms in floors.bare_runs())
+def median_floors(floors: list[Floors]) -> Floors:
+    """Each baseline's median over ``floors``."""
+    names = [field.name for field in dataclasses.fields(Floors)]
+    return Floors(**{name: statistics.median(getattr(each, name) for each in floors) for name in names})
+
+
+# A scenario run and the baselines measured right after it: the machine's speed drifts by a third within
+# a benchmark, so each run is compared with baselines taken at its own moment, not with one set for all.
+Paired = tuple[Measured, Floors]
+
+
+def report_cpu(paired: dict[str, list[Paired]]) -> None:
+    """CPU per turn of each scenario against the bare LangGraph runs (target <= 1.5x): per run against the
+    baselines measured right after it, then the median of those ratios."""
+    overall = median_floors([floors for pairs in paired.values() for _, floors in pairs])
+    bare = ", ".join(f"{name} {ms:.2f} ms" for name, ms in overall.bare_runs())
     print(
         f"== CPU per turn against a bare LangGraph run of the same shape (3 steps, SQLite checkpointer, "
-        f"nothing else), measured in this run (median of 3): {bare}; target <= {TARGET_CPU_RATIO:g}x. "
-        f"For context, LangChain's prebuilt create_agent, one scripted model call -> tool -> model call, "
-        f"async: {floors.agent_ms:.2f} ms"
+        f"nothing else), measured right after each scenario run (median: {bare}); target <= "
+        f"{TARGET_CPU_RATIO:g}x, on the median of the runs' ratios. For context, LangChain's prebuilt "
+        f"create_agent, one scripted model call -> tool -> model call, async: {overall.agent_ms:.2f} ms"
     )
-    for name, measured in runs.items():
-        done = [m for m in measured if m is not None]
-        if not done:
+    for name, pairs in paired.items():
+        if not pairs:
             continue
-        cpu = statistics.mean(m.cpu_ms_per_turn for m in done)
-        ratios = ", ".join(f"{cpu / ms:.2f}x the {bare_name}" for bare_name, ms in floors.bare_runs())
+        cpu = statistics.mean(measured.cpu_ms_per_turn for measured, _ in pairs)
+        medians: list[tuple[str, float]] = []
+        shown = []
+        for index, (bare_name, _) in enumerate(overall.bare_runs()):
+            ratios = [m.cpu_ms_per_turn / floors.bare_runs()[index][1] for m, floors in pairs]
+            medians.append((bare_name, statistics.median(ratios)))
+            shown.append(
+                f"{statistics.median(ratios):.2f}x the {bare_name} ({min(ratios):.2f}-{max(ratios):.2f})"
+            )
+        agent = statistics.median(m.cpu_ms_per_turn / floors.agent_ms for m, floors in pairs)
         print(
-            f"{name}: converso serve {cpu:.2f} ms per turn (mean of the runs' server CPU per turn) = "
-            f"{ratios} ({cpu / floors.agent_ms:.2f}x the prebuilt agent)"
+            f"{name}: converso serve {cpu:.2f} ms per turn (mean of the runs' server CPU per turn); per run "
+            f"against its baselines, median (range): {', '.join(shown)}; {agent:.2f}x the prebuilt agent"
         )
         if name == "typing":
             # The baselines run back to back; a typing turn resumes after pauses, on cold caches, which
@@ -835,8 +854,8 @@ def report_cpu(floors: Floors, runs: dict[str, list[Measured | None]]) -> None:
             )
         else:
             verdicts = [
-                f"{'met' if cpu / ms <= TARGET_CPU_RATIO else 'NOT met'} against the {bare_name}"
-                for bare_name, ms in floors.bare_runs()
+                f"{'met' if ratio <= TARGET_CPU_RATIO else 'NOT met'} against the {bare_name}"
+                for bare_name, ratio in medians
             ]
             print(f"  target <= {TARGET_CPU_RATIO:g}x: " + "; ".join(verdicts))
     print()
@@ -871,14 +890,20 @@ def explain_instant(args: argparse.Namespace, measured: Measured | None, floors:
 async def main_async(args: argparse.Namespace) -> int:
     names = ["typing", "instant"] if args.scenario == "both" else [args.scenario]
     runs: dict[str, list[Measured | None]] = {}
+    paired: dict[str, list[Paired]] = {}
     for name in names:
-        runs[name] = [await run_scenario(args, SCENARIOS[name]) for _ in range(args.runs)]
+        runs[name], paired[name] = [], []
+        for _ in range(args.runs):
+            measured = await run_scenario(args, SCENARIOS[name])
+            runs[name].append(measured)
+            if measured is not None and not args.stub_engine:
+                paired[name].append((measured, measure_floors()))
     last_instant = (runs.get("instant") or [None])[-1]
-    if not args.stub_engine:
-        floors = measure_floors()
-        report_cpu(floors, runs)
+    if not args.stub_engine and any(paired.values()):
+        report_cpu(paired)
         if "instant" in runs:
-            explain_instant(args, last_instant, floors)
+            all_floors = [floors for pairs in paired.values() for _, floors in pairs]
+            explain_instant(args, last_instant, median_floors(all_floors))
     print(
         f"== against the target (p99 added <= {TARGET_P99_MS:g} ms, 0 errors; {args.workers} worker(s); "
         f"p50/p99 over the turns of all {args.runs} run(s))"
