@@ -391,13 +391,10 @@ class FormAgentExecutor:
         except BaseException:
             await self._roll_back(thread_id, turn_mark)
             raise
-        # Every turn of this executor opens with its form; a run that opened none (its message already
-        # counted) would not carry it, and the state is read instead.
-        form = outcome.form if outcome.form is not _UNSEEN else await self._get_form(thread_id)
         gave_up = outcome.gave_up
         reply = Reply(
             text=_reply_text(outcome.messages),
-            form=form,
+            form=outcome.form,
             error=outcome.last_error if gave_up else None,
         )
         if gave_up:
@@ -597,17 +594,14 @@ class FormAgentExecutor:
         yield FormEvent(update["form"])
 
 
-_UNSEEN = object()
-
-
 class _TurnOutcome:
     """What a turn ends with, from its nodes' updates in order: the last message written, the public
-    form and the last error as last written (the agent node writes the form as the turn opens; a per-run
+    form and the last error as last written (the agent node writes the form as every run opens; a per-run
     field is written only when it changes, and the turn starts with none), and whether it gave up."""
 
     def __init__(self) -> None:
         self.messages: list[AnyMessage] = []
-        self.form: Any = _UNSEEN
+        self.form: PublicForm | None = None
         self.last_error: str | None = None
         self.gave_up = False
 

@@ -143,13 +143,9 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
     def open_run(state: AgentState) -> tuple[AgentState, dict[str, Any], Command | None]:
         """The state the model call works from, the update that opens the run (empty after a tool round),
         and, for a structured confirmation, the Command that saves the form instead of calling the model."""
-        opening = start_of_run(state)
+        opening = start_of_run(engine.tools, state)
         if not opening:
             return state, opening, None
-        if "turn" in opening:
-            # The form as the turn opens, for a client of the "updates" stream (the executor's reply): the
-            # same value again, but one write per turn costs less than reading the whole state back.
-            opening["form"] = public_form(engine.tools, state.get("forms"))
         confirmation = confirmed_finalize(engine.tools, state) if "turn" in opening else None
         if confirmation is not None:
             # A person confirmed the summary with a button: the form is saved without asking the model.
@@ -312,12 +308,13 @@ class _ToolRound:
         return Command(update=update, goto=route(run_fields))
 
 
-def start_of_run(state: AgentState) -> dict[str, Any]:
-    """The update that opens a run, or ``{}`` when the agent node is not at the start of one (or is, with
-    nothing to change: a run repeated with the same message, per-run fields already fresh). A run starts
+def start_of_run(tools: Sequence[BaseTool], state: AgentState) -> dict[str, Any]:
+    """The update that opens a run, or ``{}`` when the agent node is not at the start of one. A run starts
     when the newest message is the user's (within a run the newest is the model's or a tool's): per-run
     fields start fresh, and a message that was not counted yet opens a new user turn (a run repeated with
-    the same message does not).
+    the same message does not). The update carries the public form as the run opens, for a client of the
+    "updates" stream (the executor's reply): the same value again, but one write per run costs less than
+    reading the whole state back.
 
     The consent guard relies on the turn, so it is derived here, inside the graph: the plain
     ``{"messages": [...]}`` input of LangGraph's server, of a parent graph or of ``graph.invoke`` is enough.
@@ -326,7 +323,7 @@ def start_of_run(state: AgentState) -> dict[str, Any]:
     newest = messages[-1] if messages else None
     if not isinstance(newest, HumanMessage):
         return {}
-    update = _changed(state, _FRESH_RUN)
+    update = {**_changed(state, _FRESH_RUN), "form": public_form(tools, state.get("forms"))}
     if newest.id != state.get("turn_message_id"):
         update["turn"] = state.get("turn", 0) + 1
         update["turn_message_id"] = newest.id
