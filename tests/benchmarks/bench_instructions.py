@@ -174,9 +174,9 @@ def main() -> int:
         _engine(args.size)
         return 0
     if args.child == "uvloop":
-        import uvloop
+        from tests.benchmarks.bench_serve import _uvloop_factory
 
-        _bare(args.size, asynchronous=True, loop_factory=uvloop.new_event_loop)
+        _bare(args.size, asynchronous=True, loop_factory=_uvloop_factory())
         return 0
     if args.child is not None:
         _bare(args.size, asynchronous=args.child == "async")
