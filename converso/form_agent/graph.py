@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableBinding, RunnableConfig
 from langchain_core.tools import BaseTool
@@ -37,7 +38,7 @@ from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.prompt_cache import cache_kwargs, with_cache_breakpoints
 from converso.form_agent.prompts import build_state_note, build_system_prompt
 from converso.form_agent.state import AgentState, FormSnapshot, FormToolState
-from converso.form_agent.token_tap import with_token_tap
+from converso.form_agent.token_tap import acall_model, with_token_tap
 from converso.form_agent.tool_runner import ToolRunner
 
 
@@ -110,7 +111,9 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
     offered = offered_tools(engine.tools)
     runner = engine.runner or ToolRunner(engine.tools)
 
-    def model_request(state: AgentState, config: RunnableConfig) -> tuple[Any, list[Any], dict[str, Any]]:
+    def model_request(
+        state: AgentState, config: RunnableConfig
+    ) -> tuple[Any, BaseChatModel, list[Any], dict[str, Any]]:
         _stop_if_cancelled(config)
         forms = state.get("forms") or []
         forced = state.get("forced_tool")
@@ -132,7 +135,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         # The provider's own prompt-caching hooks: a cache key per thread, cache breakpoints.
         options = cache_kwargs(chat_model, thread_id)
         model, arguments = _unbound(bound, chat_model, options)
-        return model, with_cache_breakpoints(chat_model, messages), arguments
+        return model, chat_model, with_cache_breakpoints(chat_model, messages), arguments
 
     def after_model(
         state: AgentState, response: Any, opening: dict[str, Any]
@@ -156,7 +159,7 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         state, opening, confirmed = open_run(state)
         if confirmed is not None:
             return confirmed
-        model, messages, arguments = model_request(state, config)
+        model, _, messages, arguments = model_request(state, config)
         try:
             # The run config carries the executor's callbacks and the thread id (in the metadata).
             response = model.invoke(messages, with_token_tap(config), **arguments)
@@ -168,9 +171,9 @@ def build_graph(engine: Engine, checkpointer: BaseCheckpointSaver | None) -> Com
         state, opening, confirmed = open_run(state)
         if confirmed is not None:
             return confirmed
-        model, messages, arguments = model_request(state, config)
+        model, chat_model, messages, arguments = model_request(state, config)
         try:
-            response = await model.ainvoke(messages, with_token_tap(config), **arguments)
+            response = await acall_model(model, chat_model, messages, config, arguments)
         except Exception as exc:
             raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
         return after_model(state, response, opening)

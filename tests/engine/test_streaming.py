@@ -6,11 +6,16 @@ import asyncio
 from typing import Any
 
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from converso import ErrorEvent, FormEvent, ReplyEvent, TokenEvent, ToolEvent
+from converso import ErrorEvent, FormAgentExecutor, FormEvent, ReplyEvent, TokenEvent, ToolEvent
 from converso.testing import ScriptedChatModel
 from tests.engine.conftest import call
 from tests.engine.forms import CreateCompany
@@ -127,3 +132,39 @@ async def test_tokens_stream_beside_the_executors_own_callbacks(make_executor) -
     assert streamed == events[-1].reply.text == "How many people work at Acme?"
     # The executor's handler sees the same tokens (and the text of the tool-calling rounds, if any).
     assert streamed in "".join(handler.tokens)
+
+
+class AnswersInOnePiece(BaseChatModel):
+    """A model with no streaming method: LangChain calls it whole, however it is called."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "one-piece"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage("Hello in one piece."))])
+
+
+async def test_a_model_that_cannot_stream_answers_in_one_piece_without_tokens() -> None:
+    executor = FormAgentExecutor([CreateCompany()], AnswersInOnePiece())
+    try:
+        events = await collect(executor, "t", "hello")
+    finally:
+        executor.close()
+    assert [e.type for e in events] == ["reply"]
+    assert events[0].reply.text == "Hello in one piece."
+
+
+async def test_a_model_with_a_cache_streams_its_tokens_and_fills_its_cache(make_executor) -> None:
+    # LangChain consults a model's cache on invoke only: the agent's call keeps to it when tokens stream.
+    cache = InMemoryCache()
+    executor, model = make_executor([CreateCompany()], ["Hello there."])
+    model.cache = cache
+    events = await collect(executor, "t", "hello")
+    assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "Hello there."
+    assert len(cache._cache) == 1
