@@ -193,7 +193,6 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
     form: Any = Field(default=None, exclude=True)
     state: FormToolState | None = Field(default=None, exclude=True)
     _variants: dict[str, BaseTool] = PrivateAttr(default_factory=dict)
-    _update_fields_json: str | None = PrivateAttr(default=None)
 
     # -- names the model sees -------------------------------------------------------------------------
 
@@ -559,9 +558,13 @@ class FormTool(StructuredTool, metaclass=_SeedStyleFields):
     def update_fields_json(self) -> str:
         """``update_fields()`` as the JSON text the state note shows, made once: the note is built for
         every model call while a form is active, and the schema never changes."""
-        if self._update_fields_json is None:
-            self._update_fields_json = json.dumps(self.update_fields(), ensure_ascii=False)
-        return self._update_fields_json
+        return self._update_fields_text
+
+    # Kept in the instance's __dict__ (a copy made for a conversation keeps it): a private attribute
+    # would be read through pydantic's __getattr__, a third of the note's cost.
+    @functools.cached_property
+    def _update_fields_text(self) -> str:
+        return json.dumps(self.update_fields(), ensure_ascii=False)
 
     def variant_description(self, state: FormToolState) -> str:
         """The description of the tool the model sees for this form in ``state``."""

@@ -33,6 +33,8 @@ FORM_RULES = (
 )
 
 NOTE_PREFIX = "[Form note]"
+# json.dumps with an option builds an encoder per call; the note is built for every model call.
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def build_system_prompt(base: str | None = None) -> str:
@@ -77,7 +79,7 @@ def _active_form_lines(tools: Sequence[BaseTool], snapshot: FormSnapshot) -> lis
             f"or add values, call {FORM_UPDATE} with any of: {', '.join(form.update_fields())}."
         )
         return lines
-    lines.append(f"Values so far: {json.dumps(snapshot['values'], ensure_ascii=False)}.")
+    lines.append(f"Values so far: {_json_text(snapshot['values'])}.")
     next_field = form.next_field(snapshot["values"])
     if next_field is not None:
         lines.append(f"Next field to ask: {next_field} — {form.describe_field(next_field)}.")
