@@ -10,7 +10,7 @@ import concurrent.futures
 import contextvars
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackManager, CallbackManagerForToolRun
@@ -106,7 +106,7 @@ def run_tool_call(
     return outcome
 
 
-async def arun_tool_call(
+def start_tool_call(
     tools: Sequence[BaseTool],
     forms: list[FormSnapshot],
     name: str,
@@ -116,16 +116,17 @@ async def arun_tool_call(
     *,
     offered: Sequence[BaseTool] | None = None,
     pool: concurrent.futures.Executor | None = None,
-) -> FormToolOutcome:
-    """``run_tool_call`` for a turn running on an event loop.
+) -> FormToolOutcome | Awaitable[FormToolOutcome]:
+    """``run_tool_call`` for a turn running on an event loop: the outcome of a call done in place, else
+    the awaitable that gives it.
 
     An async tool is awaited on the loop, so cancelling the turn cancels it. A call that may block runs
     on ``pool`` (the loop's default executor if None): a synchronous tool, and a form's Update and
     Finalize, which may look records up and commit. A sync call cannot be stopped midway: a turn cancelled
     meanwhile stops waiting for it, and it finishes in the background (a commit it makes stays; the form
     id it carries makes confirming again return it). A form's Start without values, FormReset, refused
-    calls and the Updates of a form whose ``hooks_may_block()`` is False only touch the form stack: in
-    place."""
+    calls and the Updates of a form whose ``hooks_may_block()`` is False only touch the form stack: they
+    are done in place, before this returns."""
     if offered is None:
         offered = offered_tools(tools)
     tool = next((candidate for candidate in offered if candidate.name == shared_name(forms, name)), None)
@@ -133,7 +134,7 @@ async def arun_tool_call(
         return run_tool_call(tools, forms, name, arguments, turn, config, offered=offered)
     owner = _owner(tools, tool.name)
     if owner is None and _is_async(tool):
-        return await _ainvoke(tool, forms, arguments, turn, config)
+        return _ainvoke(tool, forms, arguments, turn, config)
     if _stays_on_the_loop(tools, forms, tool, owner, arguments):
         return run_tool_call(tools, forms, name, arguments, turn, config, offered=offered)
     call = functools.partial(
@@ -147,7 +148,7 @@ async def arun_tool_call(
         config,
         offered=offered,
     )
-    return await asyncio.get_running_loop().run_in_executor(pool, call)
+    return asyncio.get_running_loop().run_in_executor(pool, call)
 
 
 def _stays_on_the_loop(

@@ -34,11 +34,12 @@ from langgraph.types import Command
 from converso.form_agent.dispatch import offered_tools, public_form
 from converso.form_agent.form_tool import FormToolOutcome, TurnContext, find_form
 from converso.form_agent.history import history_window
+from converso.form_agent.model_call import acall_model
 from converso.form_agent.model_factory import ModelFactory
 from converso.form_agent.prompt_cache import cache_kwargs, with_cache_breakpoints
 from converso.form_agent.prompts import build_state_note, build_system_prompt
 from converso.form_agent.state import AgentState, FormSnapshot, FormToolState
-from converso.form_agent.token_tap import acall_model, with_token_tap
+from converso.form_agent.token_tap import with_token_tap
 from converso.form_agent.tool_runner import ToolRunner
 
 

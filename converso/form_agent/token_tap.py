@@ -1,17 +1,12 @@
-"""Tokens of the agent node's model calls, handed to a callback as they arrive.
+"""Where a run's tokens go, and the handler that taps them off a model call made whole.
 
-LangGraph's "messages" stream mode does the same, but it runs every node of the run on a thread pool it
-creates per run, so the stream can be read while a node works; a turn that is already off the caller's
-thread (``astream``) pays for that pool and gains nothing. The agent node streams its model call instead
-(:func:`acall_model`) and hands each text chunk to the callback the run carries in its configurable values
-(``TOKEN_SINK_KEY``).
-
-Streaming the call, rather than attaching a callback handler to it, costs nothing per chunk beyond the
-callback itself: a handler is one more that LangChain sets up for the call and dispatches every event to
-(1.7% of a turn's instructions, bench_instructions.py, before any chunk). The handler (:class:`TokenTap`)
-stays for a model with an LLM cache, which LangChain consults on ``invoke`` only, and for the sync path.
+The run carries the callback that receives the agent's tokens in its configurable values
+(``TOKEN_SINK_KEY``). The agent node streams its model call and hands the text chunks to it
+(:mod:`converso.form_agent.model_call`). Where the call is made with ``invoke`` instead (a model with an LLM
+cache, the synchronous path), :func:`with_token_tap` attaches a :class:`TokenTap` handler to that call alone.
 Given to the whole run, a handler would make LangChain set up callback managers and dispatch start and end
-events for every node and tool of every step: about 2% more, for tokens that only the model call produces.
+events for every node and tool of every step: about 2% of a turn's instructions, for tokens that only the
+model call produces.
 """
 
 from __future__ import annotations
@@ -20,13 +15,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
-from langchain_core.caches import BaseCache
 from langchain_core.callbacks import BaseCallbackManager
-from langchain_core.globals import get_llm_cache
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig
 
 from converso.form_agent.callbacks import ModelAndToolEventsOnly
 from converso.form_agent.reply import TokenEvent
@@ -42,47 +34,6 @@ def token_sink(config: RunnableConfig) -> Callable[[TokenEvent], None] | None:
     on_token = (config.get("configurable") or {}).get(TOKEN_SINK_KEY)
     # None, or a value a LangGraph Server client put in its configurable values: no tokens wanted.
     return on_token if callable(on_token) else None
-
-
-async def acall_model(
-    model: Runnable,
-    chat_model: BaseChatModel,
-    messages: list[BaseMessage],
-    config: RunnableConfig,
-    arguments: dict[str, Any],
-) -> BaseMessage:
-    """The answer of ``model`` (``chat_model``, or a binding of it) to ``messages``, as ``ainvoke`` gives it;
-    its text chunks go to the run's token sink as they arrive."""
-    on_token = token_sink(config)
-    if on_token is None or not _can_stream(chat_model):
-        # A model that cannot stream answers in one piece, without tokens, however it is called.
-        return await model.ainvoke(messages, config, **arguments)
-    if _consults_cache(chat_model):
-        return await model.ainvoke(messages, with_token_tap(config), **arguments)
-    merged: AIMessageChunk | None = None
-    async for piece in model.astream(messages, config, **arguments):
-        if not isinstance(piece, AIMessageChunk):
-            # Streaming turned off for this call (``disable_streaming``): LangChain's astream answers with
-            # ainvoke's message.
-            return piece
-        if piece.text:
-            on_token(TokenEvent(piece.text))
-        merged = piece if merged is None else merged + piece
-    if merged is None:
-        raise ValueError("the model's stream ended without a message")
-    return message_chunk_to_message(merged)
-
-
-def _can_stream(chat_model: BaseChatModel) -> bool:
-    # LangChain streams a model that implements either of its streaming methods.
-    kind = type(chat_model)
-    return kind._astream is not BaseChatModel._astream or kind._stream is not BaseChatModel._stream
-
-
-def _consults_cache(chat_model: BaseChatModel) -> bool:
-    # As LangChain decides on invoke: the model's own cache, else the global one unless cache=False.
-    cache = chat_model.cache
-    return isinstance(cache, BaseCache) or (cache is not False and get_llm_cache() is not None)
 
 
 def with_token_tap(config: RunnableConfig) -> RunnableConfig:

@@ -21,7 +21,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
-from converso.form_agent.dispatch import arun_tool_call, called_tool, run_tool_call
+from converso.form_agent.dispatch import called_tool, run_tool_call, start_tool_call
 from converso.form_agent.form_tool import FormToolOutcome, TurnContext
 from converso.form_agent.state import FormSnapshot
 
@@ -93,14 +93,19 @@ class ToolRunner:
     ) -> FormToolOutcome:
         """``run`` for an event loop: the loop waits for the call at most ``timeout`` seconds."""
         hooked = self._started(forms, name, arguments, turn, visible_now)
-        # An async tool is awaited in place, a call that may block goes to the pool (see arun_tool_call).
-        work = arun_tool_call(
-            self.tools, forms, name, arguments, turn, config, offered=visible_now, pool=self.pool
-        )
         try:
-            # asyncio.timeout, not wait_for: no task of its own for a call that is mostly done in place.
-            async with asyncio.timeout(self.timeout):
-                outcome = await work
+            # An async tool is awaited in place, a call that may block goes to the pool, a call that only
+            # touches the form stack is done before start_tool_call returns: no deadline is set up for
+            # it (none could interrupt it).
+            work = start_tool_call(
+                self.tools, forms, name, arguments, turn, config, offered=visible_now, pool=self.pool
+            )
+            if isinstance(work, FormToolOutcome):
+                outcome = work
+            else:
+                # asyncio.timeout, not wait_for: no task of its own for an async tool awaited in place.
+                async with asyncio.timeout(self.timeout):
+                    outcome = await work
         except TimeoutError:
             outcome = self._timed_out(forms, name)
         except Exception as exc:
