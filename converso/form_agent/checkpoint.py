@@ -95,10 +95,12 @@ class QueuedSqliteSaver(SqliteSaver):
     # Every SqliteSaver statement runs in ``cursor``; ``transaction=True`` is a write it commits.
     @contextlib.contextmanager
     def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
-        with contextlib.ExitStack() as stack:
-            if transaction:
-                stack.enter_context(self.writers.turn())
-            yield stack.enter_context(super().cursor(transaction=transaction))
+        if not transaction:
+            with super().cursor(transaction=False) as cursor:
+                yield cursor
+            return
+        with self.writers.turn(), super().cursor(transaction=True) as cursor:
+            yield cursor
 
 
 class SyncSaverForAsync(BaseCheckpointSaver):
