@@ -8,11 +8,16 @@ the model's own tool binding, is called through ``ainvoke``.
 Streamed: ``astream``, when the run wants tokens and the model can stream. Streaming the call, rather than
 attaching a callback handler to it (:class:`~converso.form_agent.token_tap.TokenTap`), leaves LangChain no
 handler more to set up and to dispatch every event to (1.6% of a turn's instructions, before any chunk). A
-model with an LLM cache keeps the handler: LangChain consults the cache on ``invoke`` only.
+model with an LLM cache keeps the handler: LangChain consults the cache on ``invoke`` only. LangGraph's
+"messages" stream mode would give the tokens too, but it runs every node of the run on a thread pool it
+creates per run, so that the stream can be read while a node works: a turn already off its caller's thread
+pays for the pool and gains nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +29,8 @@ from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
 from converso.form_agent.reply import TokenEvent
 from converso.form_agent.token_tap import token_sink, with_token_tap
+
+logger = logging.getLogger("converso")
 
 
 async def acall_model(
@@ -74,14 +81,23 @@ async def _streamed(
     on_token: Callable[[TokenEvent], None],
 ) -> BaseMessage:
     merged: AIMessageChunk | None = None
-    async for piece in model.astream(messages, config, **arguments):
-        if not isinstance(piece, AIMessageChunk):
-            # Streaming turned off for this call (``disable_streaming``): LangChain's astream answers with
-            # ainvoke's message.
-            return piece
-        if piece.text:
-            on_token(TokenEvent(piece.text))
-        merged = piece if merged is None else merged + piece
+    sink: Callable[[TokenEvent], None] | None = on_token
+    # Closed however the loop ends: closing the stream closes the request.
+    async with contextlib.aclosing(model.astream(messages, config, **arguments)) as pieces:
+        async for piece in pieces:
+            if not isinstance(piece, AIMessageChunk):
+                # Streaming turned off for this call (``disable_streaming``): LangChain's astream answers
+                # with ainvoke's message.
+                return piece
+            if piece.text and sink is not None:
+                try:
+                    sink(TokenEvent(piece.text))
+                except Exception:
+                    # The caller's callback is broken, not the model call: as LangChain does with a
+                    # handler that raises, the answer goes on (without tokens), and the bug is logged.
+                    logger.exception("the token callback raised; the rest of this answer is not streamed")
+                    sink = None
+            merged = piece if merged is None else merged + piece
     if merged is None:
         raise ValueError("the model's stream ended without a message")
     return message_chunk_to_message(merged)

@@ -168,3 +168,16 @@ async def test_a_model_with_a_cache_streams_its_tokens_and_fills_its_cache(make_
     events = await collect(executor, "t", "hello")
     assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "Hello there."
     assert len(cache._cache) == 1
+
+
+def test_a_token_callback_that_raises_is_logged_and_the_turn_still_replies(make_executor, caplog) -> None:
+    executor, _ = make_executor([CreateCompany()], ["Hello there."])
+
+    def broken(event: TokenEvent) -> None:
+        raise RuntimeError("the caller's bug")
+
+    with caplog.at_level("ERROR", logger="converso"):
+        events = list(executor.stream("t", "hello", tokens=False, on_token=broken))
+    assert events[-1].reply.text == "Hello there." and events[-1].reply.error is None
+    [record] = [r for r in caplog.records if "token callback" in r.getMessage()]
+    assert record.exc_info is not None and "the caller's bug" in str(record.exc_info[1])
