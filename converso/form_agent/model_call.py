@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from langchain_core.caches import BaseCache
@@ -43,24 +43,19 @@ async def acall_model(
     """The answer of ``model`` (``chat_model``, or a binding of it) to ``messages``, as ``ainvoke`` gives it;
     its text chunks go to the run's token sink as they arrive."""
     on_token = token_sink(config)
-    if on_token is None or not _can_stream(chat_model):
-        # A model that cannot stream answers in one piece, without tokens, however it is called.
-        return await _whole(model, chat_model, messages, config, arguments)
-    if _consults_cache(chat_model):
-        return await model.ainvoke(messages, with_token_tap(config), **arguments)
-    return await _streamed(model, messages, config, arguments, on_token)
-
-
-async def _whole(
-    model: Runnable,
-    chat_model: BaseChatModel,
-    messages: list[BaseMessage],
-    config: RunnableConfig,
-    arguments: dict[str, Any],
-) -> BaseMessage:
+    if on_token is not None and _can_stream(chat_model):
+        if _consults_cache(chat_model):
+            return await model.ainvoke(messages, with_token_tap(config), **arguments)
+        return await _streamed(model.astream(messages, config, **arguments), on_token)
+    # A model that cannot stream answers in one piece, without tokens, however it is called.
     if model is not chat_model or type(chat_model).ainvoke is not BaseChatModel.ainvoke:
         return await model.ainvoke(messages, config, **arguments)
-    config = ensure_config(config)
+    return await _generated(chat_model, messages, ensure_config(config), arguments)
+
+
+async def _generated(
+    chat_model: BaseChatModel, messages: list[BaseMessage], config: RunnableConfig, arguments: dict[str, Any]
+) -> BaseMessage:
     result = await chat_model.agenerate(
         [messages],
         callbacks=config.get("callbacks"),
@@ -73,17 +68,11 @@ async def _whole(
     return result.generations[0][0].message
 
 
-async def _streamed(
-    model: Runnable,
-    messages: list[BaseMessage],
-    config: RunnableConfig,
-    arguments: dict[str, Any],
-    on_token: Callable[[TokenEvent], None],
-) -> BaseMessage:
+async def _streamed(stream: AsyncIterator[Any], on_token: Callable[[TokenEvent], None]) -> BaseMessage:
     merged: AIMessageChunk | None = None
     sink: Callable[[TokenEvent], None] | None = on_token
     # Closed however the loop ends: closing the stream closes the request.
-    async with contextlib.aclosing(model.astream(messages, config, **arguments)) as pieces:
+    async with contextlib.aclosing(stream) as pieces:
         async for piece in pieces:
             if not isinstance(piece, AIMessageChunk):
                 # Streaming turned off for this call (``disable_streaming``): LangChain's astream answers
