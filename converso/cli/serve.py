@@ -232,8 +232,8 @@ def serve(
         # walks and cannot free (none of them is cyclic garbage). At 100,000 it was 1-10% in four runs,
         # with fewer, longer pauses (40-140 ms on asyncio's loop, 20-60 ms on uvloop's, against 20-30 ms
         # at 20,000 on asyncio's), and the p99 of the typing benchmark stayed within its run-to-run
-        # spread. Memory is still reclaimed by reference counting; the
-        # collector only finds cycles, and later is as good as sooner for those.
+        # spread. Memory is still reclaimed by reference counting; the collector only finds cycles, and
+        # later is as good as sooner for those.
         gc.set_threshold(*SERVER_GC_THRESHOLDS)
         label = f" (worker {index + 1} of {workers}, pid {os.getpid()})" if workers > 1 else ""
         server = ChatServer(built.agent, config)

@@ -174,9 +174,9 @@ def main() -> int:
         _engine(args.size)
         return 0
     if args.child == "uvloop":
-        from tests.benchmarks.bench_serve import _uvloop_factory
+        from tests.benchmarks.bench_serve import uvloop_factory
 
-        _bare(args.size, asynchronous=True, loop_factory=_uvloop_factory())
+        _bare(args.size, asynchronous=True, loop_factory=uvloop_factory())
         return 0
     if args.child is not None:
         _bare(args.size, asynchronous=args.child == "async")

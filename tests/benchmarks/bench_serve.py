@@ -582,11 +582,11 @@ def langgraph_floor_ms(runs: int = 1500, *, asynchronous: bool = False, on_uvloo
     converso's turns take (its own SQLite saver runs in place instead), on asyncio's event loop or, with
     ``on_uvloop``, on uvloop's (the loop converso's turns run on); else sync nodes, ``stream`` and
     SqliteSaver. Either is run in a thread of its own, with a loop of its own for the async one."""
-    loop_factory = _uvloop_factory() if on_uvloop else asyncio.new_event_loop
+    loop_factory = uvloop_factory() if on_uvloop else asyncio.new_event_loop
     return _on_a_thread_of_its_own(lambda: _floor_ms(runs, asynchronous, loop_factory))
 
 
-def _uvloop_factory() -> Any:
+def uvloop_factory() -> Any:
     import uvloop
 
     return uvloop.new_event_loop
@@ -796,15 +796,14 @@ class Floors:
         ]
 
 
-def measure_floors(rounds: int = 1) -> Floors:
-    """The baselines, each the median of ``rounds`` measurements taken in turn."""
-    sync, asynchronous, on_uvloop, agent = [], [], [], []
-    for _ in range(rounds):
-        sync.append(langgraph_floor_ms(1000))
-        asynchronous.append(langgraph_floor_ms(1000, asynchronous=True))
-        on_uvloop.append(langgraph_floor_ms(1000, asynchronous=True, on_uvloop=True))
-        agent.append(prebuilt_agent_ms(1000))
-    return Floors(*(statistics.median(values) for values in (sync, asynchronous, on_uvloop, agent)))
+def measure_floors() -> Floors:
+    """The baselines, measured once each, one after the other."""
+    return Floors(
+        sync_ms=langgraph_floor_ms(1000),
+        async_ms=langgraph_floor_ms(1000, asynchronous=True),
+        uvloop_ms=langgraph_floor_ms(1000, asynchronous=True, on_uvloop=True),
+        agent_ms=prebuilt_agent_ms(1000),
+    )
 
 
 def median_floors(floors: list[Floors]) -> Floors:
@@ -835,8 +834,8 @@ def report_cpu(paired: dict[str, list[Paired]]) -> None:
         cpu = statistics.mean(measured.cpu_ms_per_turn for measured, _ in pairs)
         medians: list[tuple[str, float]] = []
         shown = []
-        for index, (bare_name, _) in enumerate(overall.bare_runs()):
-            ratios = [m.cpu_ms_per_turn / floors.bare_runs()[index][1] for m, floors in pairs]
+        for bare_name, _ in overall.bare_runs():
+            ratios = [m.cpu_ms_per_turn / dict(floors.bare_runs())[bare_name] for m, floors in pairs]
             medians.append((bare_name, statistics.median(ratios)))
             shown.append(
                 f"{statistics.median(ratios):.2f}x the {bare_name} ({min(ratios):.2f}-{max(ratios):.2f})"
